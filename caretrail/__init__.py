@@ -1,0 +1,1 @@
+"""caretrail: an event-sourced care transitions tracker."""

@@ -1,0 +1,139 @@
+"""The `caretrail` command line."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from uuid import UUID
+
+import click
+from eventsourcing.persistence import PersistenceError
+
+from caretrail.case_commands import case
+from caretrail.context import CliContext
+from caretrail.demo import demo
+from caretrail.render import as_json, log_entry, log_line
+from domain.errors import DomainRuleViolation
+from domain.patient import Demographics, Identifier
+from services.errors import NotFound, VersionConflict
+from services.persistence import DatabaseUrlError
+from services.settings import Settings
+
+# Refusals a user can act on: one line on stderr, exit 1, nothing stored.
+REFUSALS = (DomainRuleViolation, NotFound, VersionConflict, DatabaseUrlError, ValueError)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--database",
+    envvar="CARETRAIL_DATABASE_URL",
+    default=None,
+    help="Event store URL (default: the embedded SQLite file .caretrail/caretrail.db).",
+)
+@click.pass_context
+def cli(ctx: click.Context, database: str | None) -> None:
+    """caretrail: care transitions and case management, every action an immutable event."""
+    settings = Settings() if database is None else Settings(database_url=database)
+    ctx.obj = CliContext(settings)
+
+
+@cli.command()
+@click.option("--json", "as_json_lines", is_flag=True, help="One JSON object per line.")
+@click.option("--patient", type=click.UUID, help="Only events about this patient.")
+@click.option("--since", help="Only events recorded at or after this time (ISO 8601).")
+@click.option("--limit", type=click.IntRange(min=1), help="Stop after this many events.")
+@click.pass_obj
+def log(
+    context: CliContext,
+    as_json_lines: bool,
+    patient: UUID | None,
+    since: str | None,
+    limit: int | None,
+) -> None:
+    """Print the stored event log in order: who did what, when, from where."""
+    since_time = context.time(since) if since else None
+    shown = 0
+    for entry in context.app.event_log():
+        if patient is not None and entry.event.patient_id != patient:
+            continue
+        if since_time is not None and entry.event.timestamp < since_time:
+            continue
+        click.echo(as_json(log_entry(entry)) if as_json_lines else log_line(entry, context.zone))
+        shown += 1
+        if limit is not None and shown >= limit:
+            break
+
+
+@cli.group()
+def patient() -> None:
+    """Register and look up patients."""
+
+
+@patient.command("register")
+@click.option("--mrn", required=True, help="Medical record number (or other identifier value).")
+@click.option("--authority", required=True, help="Who assigned the identifier, e.g. HOSP.")
+@click.option("--family", required=True, help="Family name.")
+@click.option("--given", required=True, help="Given name.")
+@click.option("--birth-date", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD.")
+@click.option("--sex", type=click.Choice(["F", "M", "O", "U"]))
+@click.pass_obj
+def register_patient(
+    context: CliContext,
+    mrn: str,
+    authority: str,
+    family: str,
+    given: str,
+    birth_date: datetime | None,
+    sex: str | None,
+) -> None:
+    """Register a patient; prints the new internal patient id."""
+    born = birth_date.date() if birth_date is not None else None
+    patient_id = context.app.register_patient(
+        [Identifier(mrn, authority)],
+        Demographics(family, given, born, sex),
+        context.provenance(None),
+    )
+    click.echo(str(patient_id))
+
+
+@patient.command("show")
+@click.argument("patient_id", type=click.UUID)
+@click.option("--as-of", help="Show the patient as caretrail knew them at this time.")
+@click.pass_obj
+def show_patient(context: CliContext, patient_id: UUID, as_of: str | None) -> None:
+    """Show a patient's identifiers, demographics and merges."""
+    app = context.app
+    record = (
+        app.patient_as_of(patient_id, context.time(as_of)) if as_of else app.patient(patient_id)
+    )
+    demographics = record.demographics
+    click.echo(f"Patient {record.id} (version {record.version})")
+    click.echo(f"  name        {demographics.family_name}, {demographics.given_name}")
+    click.echo(f"  born        {demographics.birth_date or 'unknown'}")
+    for identifier in record.identifiers:
+        click.echo(f"  identifier  {identifier.value} ({identifier.assigning_authority})")
+    if record.merged_into:
+        click.echo(f"  merged into {record.merged_into}")
+
+
+cli.add_command(case)
+cli.add_command(demo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every refusal is one line on stderr and a non-zero exit."""
+    try:
+        outcome = cli.main(args=argv, prog_name="caretrail", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("caretrail: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        click.echo(f"caretrail: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except REFUSALS as refusal:
+        click.echo(f"caretrail: {refusal}", err=True)
+        sys.exit(1)
+    except PersistenceError as error:
+        click.echo(f"caretrail: the event store could not be used: {error}", err=True)
+        sys.exit(3)
+    sys.exit(outcome if isinstance(outcome, int) else 0)

@@ -1,0 +1,1 @@
+"""consumers layer of caretrail."""

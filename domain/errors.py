@@ -1,0 +1,37 @@
+"""Why a domain command was refused: one exception class per broken rule."""
+
+
+class DomainRuleViolation(Exception):
+    """A command broke a rule of the case management process; nothing was recorded."""
+
+
+class ConsentRequired(DomainRuleViolation):
+    """Services (plan, referrals, interventions) need the client's active, informed consent."""
+
+
+class CaseIsClosed(DomainRuleViolation):
+    """A closed case accepts nothing but a reopen."""
+
+
+class InvalidTransition(DomainRuleViolation):
+    """The encounter or case is not in a state that allows this step."""
+
+
+class UnknownTransition(DomainRuleViolation):
+    """A cancel named a transition the encounter does not have."""
+
+
+class TransitionAlreadyCancelled(DomainRuleViolation):
+    """A cancel named a transition that an earlier cancel already voided."""
+
+
+class ImplausibleDate(DomainRuleViolation):
+    """A date or time contradicts another one (discharge before admission, a past target)."""
+
+
+class UnknownReference(DomainRuleViolation):
+    """A command referred to a goal, referral or barrier the case does not have."""
+
+
+class MergeRefused(DomainRuleViolation):
+    """A merge or unmerge of patient identities that would lose or confuse records."""

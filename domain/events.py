@@ -1,0 +1,85 @@
+"""What every caretrail event carries, and the command context it is made from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import register_topic
+
+from domain.errors import ImplausibleDate
+
+
+@dataclass(frozen=True)
+class Action:
+    """Who did something, when it happened clinically, when we recorded it, and from where.
+
+    `occurred_at` is clinical time (EVN-6, PV1-45, or when the case manager says it happened);
+    `recorded_at` is when caretrail stored it. Deadlines use the first, audit uses both.
+    """
+
+    actor: str
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.actor.strip():
+            raise ValueError("every action needs an actor (a user id or a feed id)")
+        for name in ("occurred_at", "recorded_at"):
+            if getattr(self, name).tzinfo is None:
+                raise ImplausibleDate(f"{name} must carry a time zone")
+
+
+class CaretrailEvent(Aggregate.Event):
+    """Base of every stored event.
+
+    Each concrete event names a stable TOPIC, so renaming or moving code never orphans stored
+    events; the topic is registered here as the class is defined.
+    """
+
+    TOPIC: ClassVar[str] = ""
+
+    actor: str
+    source: str | None
+    occurred_at: datetime
+    patient_id: UUID
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        topic = cls.__dict__.get("TOPIC")
+        if topic:
+            register_topic(topic, cls)
+
+
+class CaretrailCreated(Aggregate.Created, CaretrailEvent):
+    """Base of the events that start an aggregate's history."""
+
+
+def stable_topic(topic: str) -> Any:
+    """Class decorator giving an aggregate a stable topic, like its events have.
+
+    Set after class creation because eventsourcing would otherwise demand a TOPIC on the
+    implicit nested Event/Created classes it generates, which we never use.
+    """
+
+    def register(aggregate_class: type[Aggregate]) -> type[Aggregate]:
+        aggregate_class.TOPIC = topic  # type: ignore[attr-defined]
+        register_topic(topic, aggregate_class)
+        return aggregate_class
+
+    return register
+
+
+def recorded(action: Action, patient_id: UUID) -> dict[str, Any]:
+    """The common event fields for `trigger_event`, taken from the command context."""
+    return {
+        "timestamp": action.recorded_at,
+        "actor": action.actor,
+        "source": action.source,
+        "occurred_at": action.occurred_at,
+        "patient_id": patient_id,
+    }

@@ -1,0 +1,170 @@
+"""A person known to caretrail, under an internal id never derived from any MRN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import MergeRefused
+from domain.events import Action, CaretrailCreated, CaretrailEvent, recorded, stable_topic
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """One PID-3 repetition: an MRN, member id... qualified by who assigned it."""
+
+    value: str
+    assigning_authority: str
+    identifier_type: str = "MR"
+
+    def __post_init__(self) -> None:
+        if not self.value.strip() or not self.assigning_authority.strip():
+            raise ValueError("an identifier needs a value and an assigning authority")
+
+
+@dataclass(frozen=True)
+class Demographics:
+    family_name: str
+    given_name: str
+    birth_date: date | None = None
+    sex: str | None = None
+
+
+class PatientRegistered(CaretrailCreated):
+    TOPIC = "caretrail.PatientRegistered"
+    identifiers: list[Identifier]
+    demographics: Demographics
+
+    def apply(self, aggregate: Patient) -> None:
+        aggregate.identifiers = list(self.identifiers)
+        aggregate.demographics = self.demographics
+        aggregate.merged_into = None
+        aggregate.absorbed = []
+
+
+class DemographicsUpdated(CaretrailEvent):
+    TOPIC = "caretrail.DemographicsUpdated"
+    demographics: Demographics
+
+    def apply(self, aggregate: Patient) -> None:
+        aggregate.demographics = self.demographics
+
+
+class IdentifierAdded(CaretrailEvent):
+    TOPIC = "caretrail.IdentifierAdded"
+    identifier: Identifier
+
+    def apply(self, aggregate: Patient) -> None:
+        aggregate.identifiers.append(self.identifier)
+
+
+class PatientMergedInto(CaretrailEvent):
+    """This (retired) patient's records now belong to `survivor_id`; its events stay."""
+
+    TOPIC = "caretrail.PatientMergedInto"
+    survivor_id: UUID
+
+    def apply(self, aggregate: Patient) -> None:
+        aggregate.merged_into = self.survivor_id
+
+
+class PatientMergeAbsorbed(CaretrailEvent):
+    """The survivor side of a merge: it now answers for `retired_id` and its identifiers."""
+
+    TOPIC = "caretrail.PatientMergeAbsorbed"
+    retired_id: UUID
+    identifiers: list[Identifier]
+
+    def apply(self, aggregate: Patient) -> None:
+        aggregate.absorbed.append(self.retired_id)
+
+
+class PatientUnmerged(CaretrailEvent):
+    """A merge was reversed: the retired patient stands on its own again."""
+
+    TOPIC = "caretrail.PatientUnmerged"
+    survivor_id: UUID
+
+    def apply(self, aggregate: Patient) -> None:
+        aggregate.merged_into = None
+
+
+class PatientMergeReleased(CaretrailEvent):
+    TOPIC = "caretrail.PatientMergeReleased"
+    retired_id: UUID
+
+    def apply(self, aggregate: Patient) -> None:
+        aggregate.absorbed.remove(self.retired_id)
+
+
+@stable_topic("caretrail.Patient")
+class Patient(Aggregate):
+    if TYPE_CHECKING:  # for type checkers only: eventsourcing would make them __init__ args
+        identifiers: list[Identifier]
+        demographics: Demographics
+        merged_into: UUID | None
+        absorbed: list[UUID]
+
+    @classmethod
+    def register(
+        cls,
+        patient_id: UUID,
+        identifiers: list[Identifier],
+        demographics: Demographics,
+        action: Action,
+    ) -> Patient:
+        if not identifiers:
+            raise ValueError("a patient needs at least one identifier")
+        return cls._create(
+            PatientRegistered,
+            id=patient_id,
+            identifiers=list(identifiers),
+            demographics=demographics,
+            **recorded(action, patient_id),
+        )
+
+    def update_demographics(self, demographics: Demographics, action: Action) -> None:
+        self._require_active()
+        self.trigger_event(
+            DemographicsUpdated, demographics=demographics, **recorded(action, self.id)
+        )
+
+    def add_identifier(self, identifier: Identifier, action: Action) -> None:
+        self._require_active()
+        if identifier in self.identifiers:
+            return
+        self.trigger_event(IdentifierAdded, identifier=identifier, **recorded(action, self.id))
+
+    def merge_into(self, survivor: Patient, action: Action) -> None:
+        """Retire this patient into `survivor` (HL7 A40: MRG-1 names this one)."""
+        if survivor.id == self.id:
+            raise MergeRefused("a patient cannot be merged into itself")
+        if self.merged_into is not None:
+            raise MergeRefused(f"patient {self.id} is already merged into {self.merged_into}")
+        if survivor.merged_into is not None:
+            raise MergeRefused(f"patient {survivor.id} is itself merged; merge into its survivor")
+        self.trigger_event(PatientMergedInto, survivor_id=survivor.id, **recorded(action, self.id))
+        survivor.trigger_event(
+            PatientMergeAbsorbed,
+            retired_id=self.id,
+            identifiers=list(self.identifiers),
+            **recorded(action, survivor.id),
+        )
+
+    def unmerge_from(self, survivor: Patient, action: Action) -> None:
+        if self.merged_into != survivor.id:
+            raise MergeRefused(f"patient {self.id} is not merged into {survivor.id}")
+        self.trigger_event(PatientUnmerged, survivor_id=survivor.id, **recorded(action, self.id))
+        survivor.trigger_event(
+            PatientMergeReleased, retired_id=self.id, **recorded(action, survivor.id)
+        )
+
+    def _require_active(self) -> None:
+        if self.merged_into is not None:
+            raise MergeRefused(
+                f"patient {self.id} was merged into {self.merged_into}; record it there"
+            )

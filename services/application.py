@@ -1,0 +1,525 @@
+"""The caretrail application service: load an aggregate, call the domain, save.
+
+Every command takes a `Provenance` (who, when it happened clinically, from which message)
+and an optional expected version for optimistic concurrency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from domain.case import (
+    AssessedNeed,
+    Case,
+    CaseSource,
+    ClosureReason,
+    ContactMode,
+    ContactOutcome,
+    Goal,
+    GoalOutcome,
+    Intervention,
+    ReferralAccepted,
+    ReferralCompleted,
+    ReferralDeclined,
+    ReferralStatusChanged,
+    ScreeningResult,
+)
+from domain.encounter import Disposition, Encounter, PatientClass, TransitionKind
+from domain.events import Action, CaretrailEvent
+from domain.patient import Demographics, Identifier, Patient
+from services.errors import NotFound, VersionConflict
+from services.transcodings import register_domain_transcodings
+
+A = TypeVar("A", bound=Aggregate)
+Clock = Callable[[], datetime]
+
+REFERRAL_ANSWERS: dict[str, type[ReferralStatusChanged]] = {
+    "accept": ReferralAccepted,
+    "decline": ReferralDeclined,
+    "complete": ReferralCompleted,
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who asks for a change, when it happened (default: now), and the source message if any."""
+
+    actor: str
+    occurred_at: datetime | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One stored event with its position in the notification log."""
+
+    position: int
+    event: CaretrailEvent
+
+
+class CareTrail(Application[UUID]):
+    name = "caretrail"
+
+    def __init__(self, env: Mapping[str, str] | None = None, clock: Clock = utc_now) -> None:
+        super().__init__(env)
+        self.clock = clock
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_domain_transcodings(transcoder)
+
+    # Patients
+
+    def register_patient(
+        self, identifiers: list[Identifier], demographics: Demographics, by: Provenance
+    ) -> UUID:
+        patient = Patient.register(uuid4(), identifiers, demographics, self._action(by))
+        self.save(patient)
+        return patient.id
+
+    def update_demographics(
+        self,
+        patient_id: UUID,
+        demographics: Demographics,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Patient, patient_id, by, expected_version,
+            lambda patient, action: patient.update_demographics(demographics, action),
+        )  # fmt: skip
+
+    def add_identifier(self, patient_id: UUID, identifier: Identifier, by: Provenance) -> None:
+        self._change(
+            Patient, patient_id, by, None,
+            lambda patient, action: patient.add_identifier(identifier, action),
+        )  # fmt: skip
+
+    def merge_patients(self, retired_id: UUID, survivor_id: UUID, by: Provenance) -> None:
+        retired, survivor = self._load(Patient, retired_id), self._load(Patient, survivor_id)
+        retired.merge_into(survivor, self._action(by))
+        self._save(retired, survivor)
+
+    def unmerge_patients(self, retired_id: UUID, survivor_id: UUID, by: Provenance) -> None:
+        retired, survivor = self._load(Patient, retired_id), self._load(Patient, survivor_id)
+        retired.unmerge_from(survivor, self._action(by))
+        self._save(retired, survivor)
+
+    # Encounters
+
+    def register_encounter(
+        self,
+        patient_id: UUID,
+        *,
+        facility: str,
+        visit_number: str,
+        patient_class: PatientClass,
+        location: str,
+        by: Provenance,
+        preadmission: bool = False,
+    ) -> UUID:
+        self._load(Patient, patient_id)
+        encounter = Encounter.register(
+            uuid4(),
+            patient_id,
+            facility=facility,
+            visit_number=visit_number,
+            patient_class=patient_class,
+            location=location,
+            action=self._action(by),
+            preadmission=preadmission,
+        )
+        self.save(encounter)
+        return encounter.id
+
+    def admit(
+        self, encounter_id: UUID, patient_class: PatientClass, location: str, by: Provenance
+    ) -> None:
+        self._change(
+            Encounter, encounter_id, by, None,
+            lambda encounter, action: encounter.admit(patient_class, location, action),
+        )  # fmt: skip
+
+    def transfer(
+        self, encounter_id: UUID, to_location: str, level_of_care: str | None, by: Provenance
+    ) -> None:
+        self._change(
+            Encounter, encounter_id, by, None,
+            lambda encounter, action: encounter.transfer(to_location, level_of_care, action),
+        )  # fmt: skip
+
+    def discharge(self, encounter_id: UUID, disposition: Disposition, by: Provenance) -> None:
+        self._change(
+            Encounter, encounter_id, by, None,
+            lambda encounter, action: encounter.discharge(disposition, action),
+        )  # fmt: skip
+
+    def start_leave_of_absence(self, encounter_id: UUID, by: Provenance) -> None:
+        self._change(Encounter, encounter_id, by, None, Encounter.start_leave_of_absence)
+
+    def end_leave_of_absence(self, encounter_id: UUID, by: Provenance) -> None:
+        self._change(Encounter, encounter_id, by, None, Encounter.end_leave_of_absence)
+
+    def change_patient_class(
+        self, encounter_id: UUID, to_class: PatientClass, by: Provenance
+    ) -> None:
+        self._change(
+            Encounter, encounter_id, by, None,
+            lambda encounter, action: encounter.change_patient_class(to_class, action),
+        )  # fmt: skip
+
+    def update_visit(
+        self, encounter_id: UUID, location: str, attending: str | None, by: Provenance
+    ) -> None:
+        self._change(
+            Encounter, encounter_id, by, None,
+            lambda encounter, action: encounter.update_visit(location, attending, action),
+        )  # fmt: skip
+
+    def cancel_transition(
+        self, encounter_id: UUID, transition_number: int, reason: str, by: Provenance
+    ) -> None:
+        self._change(
+            Encounter, encounter_id, by, None,
+            lambda encounter, action: encounter.cancel(transition_number, reason, action),
+        )  # fmt: skip
+
+    def cancel_latest(
+        self, encounter_id: UUID, kind: TransitionKind, reason: str, by: Provenance
+    ) -> None:
+        """A11/A12/A13 name no transition: they void the newest of their kind."""
+        self._change(
+            Encounter, encounter_id, by, None,
+            lambda encounter, action: encounter.cancel(
+                encounter.latest_transition(kind).number, reason, action
+            ),
+        )  # fmt: skip
+
+    # Cases
+
+    def open_case(
+        self, patient_id: UUID, source: CaseSource, reason: str, by: Provenance
+    ) -> UUID:
+        self._load(Patient, patient_id)
+        case = Case.open(uuid4(), patient_id, source, reason, self._action(by))
+        self.save(case)
+        return case.id
+
+    def screen(
+        self,
+        case_id: UUID,
+        result: ScreeningResult,
+        notes: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.screen(result, notes, action),
+        )  # fmt: skip
+
+    def give_consent(
+        self,
+        case_id: UUID,
+        given_by: str,
+        method: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.give_consent(given_by, method, action),
+        )  # fmt: skip
+
+    def withdraw_consent(
+        self, case_id: UUID, reason: str, by: Provenance, expected_version: int | None = None
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.withdraw_consent(reason, action),
+        )  # fmt: skip
+
+    def assign_case_manager(
+        self,
+        case_id: UUID,
+        case_manager: str,
+        reason: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.assign(case_manager, reason, action),
+        )  # fmt: skip
+
+    def record_assessment(
+        self,
+        case_id: UUID,
+        needs: list[AssessedNeed],
+        preferred_language: str,
+        interpreter_needed: bool,
+        summary: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.record_assessment(
+                needs, preferred_language, interpreter_needed, summary, action
+            ),
+        )  # fmt: skip
+
+    def revise_plan(
+        self,
+        case_id: UUID,
+        goals: list[Goal],
+        interventions: list[Intervention],
+        reason: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.revise_plan(goals, interventions, reason, action),
+        )  # fmt: skip
+
+    def refer(
+        self,
+        case_id: UUID,
+        referral_id: str,
+        service: str,
+        provider: str,
+        reason: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.refer(referral_id, service, provider, reason, action),
+        )  # fmt: skip
+
+    def answer_referral(
+        self,
+        case_id: UUID,
+        referral_id: str,
+        answer: str,
+        note: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        """`answer` is one of accept, decline, complete."""
+        answer_event = REFERRAL_ANSWERS[answer]
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.answer_referral(answer_event, referral_id, note, action),
+        )  # fmt: skip
+
+    def log_contact(
+        self,
+        case_id: UUID,
+        mode: ContactMode,
+        outcome: ContactOutcome,
+        contacted: str,
+        notes: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.log_contact(mode, outcome, contacted, notes, action),
+        )  # fmt: skip
+
+    def record_medication_reconciliation(
+        self,
+        case_id: UUID,
+        discrepancies_found: int,
+        notes: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.record_medication_reconciliation(
+                discrepancies_found, notes, action
+            ),
+        )  # fmt: skip
+
+    def record_follow_up_visit(
+        self,
+        case_id: UUID,
+        mode: ContactMode,
+        provider: str,
+        notes: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.record_follow_up_visit(mode, provider, notes, action),
+        )  # fmt: skip
+
+    def note_barrier(
+        self,
+        case_id: UUID,
+        barrier_id: str,
+        description: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.note_barrier(barrier_id, description, action),
+        )  # fmt: skip
+
+    def resolve_barrier(
+        self,
+        case_id: UUID,
+        barrier_id: str,
+        resolution: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.resolve_barrier(barrier_id, resolution, action),
+        )  # fmt: skip
+
+    def evaluate_goal(
+        self,
+        case_id: UUID,
+        goal_id: str,
+        outcome: GoalOutcome,
+        evidence: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.evaluate_goal(goal_id, outcome, evidence, action),
+        )  # fmt: skip
+
+    def close_case(
+        self,
+        case_id: UUID,
+        reason: ClosureReason,
+        post_closure_direction: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.close(reason, post_closure_direction, action),
+        )  # fmt: skip
+
+    def reopen_case(
+        self, case_id: UUID, reason: str, by: Provenance, expected_version: int | None = None
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.reopen(reason, action),
+        )  # fmt: skip
+
+    # Reads
+
+    def case(self, case_id: UUID, version: int | None = None) -> Case:
+        return self._load(Case, case_id, version)
+
+    def patient(self, patient_id: UUID, version: int | None = None) -> Patient:
+        return self._load(Patient, patient_id, version)
+
+    def encounter(self, encounter_id: UUID, version: int | None = None) -> Encounter:
+        return self._load(Encounter, encounter_id, version)
+
+    def case_as_of(self, case_id: UUID, at: datetime) -> Case:
+        return self._as_of(Case, case_id, at)
+
+    def patient_as_of(self, patient_id: UUID, at: datetime) -> Patient:
+        return self._as_of(Patient, patient_id, at)
+
+    def history(self, aggregate_id: UUID) -> list[CaretrailEvent]:
+        return [_caretrail_event(event) for event in self.events.get(aggregate_id)]
+
+    def event_log(self, start: int = 1, section_size: int = 1000) -> Iterator[LoggedEvent]:
+        """Every stored event in notification-log order, read in sections."""
+        while True:
+            section = self.recorder.select_notifications(start=start, limit=section_size)
+            for notification in section:
+                event = _caretrail_event(self.mapper.to_domain_event(notification))
+                yield LoggedEvent(notification.id, event)
+            if len(section) < section_size:
+                return
+            start = section[-1].id + 1
+
+    # Plumbing shared by every command
+
+    def _action(self, by: Provenance) -> Action:
+        now = self.clock()
+        return Action(by.actor, by.occurred_at or now, now, by.source)
+
+    def _change(
+        self,
+        kind: type[A],
+        aggregate_id: UUID,
+        by: Provenance,
+        expected_version: int | None,
+        command: Callable[[A, Action], None],
+    ) -> None:
+        aggregate = self._load(kind, aggregate_id)
+        if expected_version is not None and expected_version != aggregate.version:
+            raise VersionConflict(_label(kind), aggregate_id, expected_version, aggregate.version)
+        command(aggregate, self._action(by))
+        self._save(aggregate)
+
+    def _save(self, *aggregates: Aggregate) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError as conflict:
+            aggregate = aggregates[0]
+            current = self._load(type(aggregate), aggregate.id).version
+            raise VersionConflict(
+                _label(type(aggregate)), aggregate.id, aggregate.version, current
+            ) from conflict
+
+    def _load(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A:
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {_label(kind)} with id {aggregate_id}") from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"{aggregate_id} is not a {_label(kind)}")
+        return aggregate
+
+    def _as_of(self, kind: type[A], aggregate_id: UUID, at: datetime) -> A:
+        """The aggregate as caretrail knew it at `at` (recorded time, not clinical time)."""
+        aggregate: Any = None
+        for event in map(_caretrail_event, self.events.get(aggregate_id)):
+            if event.timestamp > at:
+                break
+            aggregate = event.mutate(aggregate)
+        if aggregate is None:
+            raise NotFound(f"no {_label(kind)} with id {aggregate_id} was known at {at}")
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"{aggregate_id} is not a {_label(kind)}")
+        return aggregate
+
+
+def _label(kind: type[Aggregate]) -> str:
+    return kind.__name__.lower()
+
+
+def _caretrail_event(event: object) -> CaretrailEvent:
+    if not isinstance(event, CaretrailEvent):
+        raise TypeError(f"the event store holds a foreign event {type(event).__name__}")
+    return event
