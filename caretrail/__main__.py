@@ -1,0 +1,3 @@
+from caretrail.cli import main
+
+main()

@@ -1,0 +1,228 @@
+"""The `caretrail` command, run as a user runs it: a real process on a real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from caretrail.cli import cli
+
+CORE_KEYS = {
+    "position", "event_type", "aggregate_id", "version", "patient_id",
+    "occurred_at", "recorded_at", "actor", "source",
+}  # fmt: skip
+
+
+class Terminal:
+    """Runs caretrail commands against one store, as one user."""
+
+    def __init__(self, store: str, workdir: Path) -> None:
+        self.workdir = workdir
+        self.env = os.environ | {
+            "CARETRAIL_DATABASE_URL": store,
+            "CARETRAIL_USER": "cm.rivera",
+            "CARETRAIL_TIMEZONE": "America/New_York",
+        }
+
+    def run(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "caretrail", *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            input=input_text,
+            timeout=120,
+            check=False,
+        )
+
+    def ok(self, *args: str, input_text: str | None = None) -> str:
+        done = self.run(*args, input_text=input_text)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def refused(self, *args: str) -> str:
+        done = self.run(*args)
+        assert done.returncode != 0, done.stdout
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert lines[0].startswith("caretrail: ")
+        return lines[0]
+
+    def log(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.ok("log", "--json").splitlines()]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Terminal:
+    if request.param == "sqlite":
+        store = f"sqlite:///{tmp_path}/store/caretrail.db"
+    else:
+        store = str(request.getfixturevalue("postgres_url"))
+    return Terminal(store, tmp_path)
+
+
+def open_a_case(terminal: Terminal) -> str:
+    patient = terminal.ok(
+        "patient", "register", "--mrn", "884422", "--authority", "GENHOSP",
+        "--family", "Nguyen", "--given", "Linh", "--birth-date", "1951-04-09",
+    )  # fmt: skip
+    return terminal.ok(
+        "case", "open", "--patient", patient, "--source", "referral", "--reason", "PCP"
+    )
+
+
+@pytest.fixture
+def case_id(terminal: Terminal) -> str:
+    return open_a_case(terminal)
+
+
+@pytest.fixture(scope="module")
+def sqlite_terminal_with_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Terminal, str]:
+    """One store for the refusal tests: a refusal must leave it as it was, so it can be shared."""
+    workdir = tmp_path_factory.mktemp("refusals")
+    terminal = Terminal(f"sqlite:///{workdir}/caretrail.db", workdir)
+    return terminal, open_a_case(terminal)
+
+
+def plan_json(goal: str) -> str:
+    target = (date.today() + timedelta(days=40)).isoformat()
+    return json.dumps(
+        {"goals": [{"goal_id": "g1", "description": goal, "measure": "days per week",
+                    "priority": 1, "target_date": target}]}
+    )  # fmt: skip
+
+
+def test_case_commands_record_each_step_and_show_the_case(terminal: Terminal, case_id: str) -> None:
+    terminal.ok("case", "screen", case_id, "--result", "appropriate")
+    terminal.ok("case", "consent", case_id, "--method", "verbal")
+    terminal.ok("case", "assign", case_id, "--to", "cm.okafor")
+    terminal.ok(
+        "case", "assess", case_id, "--need", "housing:unstable housing",
+        "--language", "Vietnamese", "--interpreter",
+    )  # fmt: skip
+    terminal.ok("case", "plan", case_id, "--file", "-", input_text=plan_json("Walk daily"))
+    terminal.ok("case", "refer", case_id, "--referral-id", "r1", "--service", "meals",
+                "--provider", "Meals on Wheels")  # fmt: skip
+    terminal.ok("case", "referral", case_id, "--referral-id", "r1", "--answer", "decline")
+    out = terminal.ok("case", "contact", case_id, "--mode", "phone", "--outcome", "successful")
+    assert out.endswith("is now at version 9")
+
+    shown = json.loads(terminal.ok("case", "show", case_id, "--json"))
+    assert shown["consent"] == "active"
+    assert shown["case_manager"] == "cm.okafor"
+    assert shown["interpreter_needed"] is True
+    assert shown["plan_of_care"]["goals"][0]["description"] == "Walk daily"
+    assert shown["referrals"][0]["status"] == "declined"
+    text = terminal.ok("case", "show", case_id)
+    assert "P1 g1: Walk daily" in text
+
+
+def test_log_json_lines_carry_actor_and_source_on_every_line(
+    terminal: Terminal, case_id: str
+) -> None:
+    terminal.ok("case", "screen", case_id, "--result", "appropriate")
+    entries = terminal.log()
+    assert [e["event_type"] for e in entries] == [
+        "caretrail.PatientRegistered", "caretrail.CaseOpened", "caretrail.ClientScreened",
+    ]  # fmt: skip
+    for entry in entries:
+        assert set(entry) == CORE_KEYS
+        assert entry["actor"] == "cm.rivera"
+        assert "source" in entry
+    patient = str(entries[0]["patient_id"])
+    assert len(json.loads(terminal.ok("log", "--json", "--patient", patient, "--limit", "2")
+                          .splitlines()[-1])) == len(CORE_KEYS)  # fmt: skip
+    assert terminal.ok("log", "--json", "--since", "2999-01-01") == ""
+
+
+def test_case_show_as_of_a_past_time_shows_the_older_plan(terminal: Terminal, case_id: str) -> None:
+    terminal.ok("case", "consent", case_id, "--method", "written")
+    terminal.ok("case", "plan", case_id, "--file", "-", input_text=plan_json("Walk daily"))
+    first_plan_at = str(terminal.log()[-1]["recorded_at"])
+    terminal.ok("case", "plan", case_id, "--file", "-", "--reason", "fell at home",
+                input_text=plan_json("Walk with a frame"))  # fmt: skip
+    then = json.loads(terminal.ok("case", "show", case_id, "--as-of", first_plan_at, "--json"))
+    now = json.loads(terminal.ok("case", "show", case_id, "--json"))
+    assert then["plan_of_care"]["goals"][0]["description"] == "Walk daily"
+    assert now["plan_of_care"]["goals"][0]["description"] == "Walk with a frame"
+    assert now["plan_of_care"]["reason"] == "fell at home"
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["case", "show", "7d1c1a43-8a4f-4e59-9f51-7a3d3c6c2b11"], "no case with id"),
+        (["case", "show", "not-a-uuid"], "not a valid UUID"),
+        (["case", "show", "{case}", "--as-of", "last tuesday"], "is not a time"),
+        (["case", "refer", "{case}", "--referral-id", "r1", "--service", "meals",
+          "--provider", "Meals on Wheels"], "a referral needs the client's active consent"),
+        (["case", "reopen", "{case}", "--reason", "x"], "only a closed case can be reopened"),
+        (["case", "consent", "{case}", "--method", "telepathy"], "'telepathy' is not one of"),
+        (["case", "screen", "{case}", "--result", "appropriate", "--expected-version", "7"],
+         "is at version 1, not 7"),
+        (["log", "--since", "yesterday"], "is not a time"),
+        (["--database", "mysql://x/y", "log"], "unsupported database URL"),
+    ],
+)  # fmt: skip
+def test_bad_input_gets_one_line_reason_nonzero_exit_and_store_unchanged(
+    sqlite_terminal_with_case: tuple[Terminal, str], args: list[str], reason: str
+) -> None:
+    terminal, case_id = sqlite_terminal_with_case
+    before = terminal.log()
+    line = terminal.refused(*(arg.replace("{case}", case_id) for arg in args))
+    assert reason in line
+    assert terminal.log() == before
+
+
+def test_a_refused_transition_on_postgres_leaves_the_store_unchanged(
+    terminal: Terminal, case_id: str
+) -> None:
+    before = terminal.log()
+    line = terminal.refused("case", "withdraw-consent", case_id, "--reason", "moving")
+    assert line == "caretrail: there is no active consent to withdraw"
+    assert terminal.log() == before
+
+
+def walk(command: click.Command, path: list[str]) -> list[list[str]]:
+    found = [path]
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            found += walk(sub, [*path, name])
+    return found
+
+
+def test_every_command_has_help() -> None:
+    paths = walk(cli, [])
+    assert ["case", "close"] in paths
+    assert ["demo"] in paths
+    for path in paths:
+        shown = CliRunner().invoke(cli, [*path, "--help"], prog_name="caretrail")
+        assert shown.exit_code == 0, (path, shown.output)
+        assert f"Usage: caretrail {' '.join(path)}".rstrip() in shown.output
+        assert "--help" in shown.output
+
+
+def test_demo_feeds_a_seeded_population_and_prints_a_summary(tmp_path: Path) -> None:
+    def run_demo() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "caretrail", "demo", "--no-serve", "--patients", "40"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first, second = run_demo(), run_demo()
+    assert "patients       40" in first
+    same_population = [line for line in first.splitlines() if "events stored" not in line]
+    assert same_population == [line for line in second.splitlines() if "events stored" not in line]
+    assert (tmp_path / ".caretrail" / "demo.db").exists()
+    assert not (tmp_path / ".caretrail" / "caretrail.db").exists()
