@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import date, datetime
+from enum import Enum
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -83,3 +84,32 @@ def recorded(action: Action, patient_id: UUID) -> dict[str, Any]:
         "occurred_at": action.occurred_at,
         "patient_id": patient_id,
     }
+
+
+CORE_FIELDS = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "actor", "source",
+     "occurred_at", "patient_id"}
+)  # fmt: skip
+
+
+def event_payload(event: CaretrailEvent) -> dict[str, Any]:
+    """What this event says beyond the fields every event has, as JSON-ready values."""
+    return {
+        name: _json_ready(value) for name, value in vars(event).items() if name not in CORE_FIELDS
+    }
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {field.name: _json_ready(getattr(value, field.name)) for field in fields(value)}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    return value

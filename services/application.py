@@ -452,15 +452,24 @@ class CareTrail(Application[UUID]):
         return [_caretrail_event(event) for event in self.events.get(aggregate_id)]
 
     def event_log(self, start: int = 1, section_size: int = 1000) -> Iterator[LoggedEvent]:
-        """Every stored event in notification-log order, read in sections."""
+        """Every stored event from position `start`, in notification-log order."""
+        for section in self.event_log_sections(start, section_size):
+            yield from section
+
+    def event_log_sections(
+        self, start: int = 1, section_size: int = 1000
+    ) -> Iterator[list[LoggedEvent]]:
+        """The event log in sections, for readers that apply a section per transaction."""
         while True:
-            section = self.recorder.select_notifications(start=start, limit=section_size)
-            for notification in section:
-                event = _caretrail_event(self.mapper.to_domain_event(notification))
-                yield LoggedEvent(notification.id, event)
-            if len(section) < section_size:
+            notifications = self.recorder.select_notifications(start=start, limit=section_size)
+            if notifications:
+                yield [
+                    LoggedEvent(n.id, _caretrail_event(self.mapper.to_domain_event(n)))
+                    for n in notifications
+                ]
+            if len(notifications) < section_size:
                 return
-            start = section[-1].id + 1
+            start = notifications[-1].id + 1
 
     # Plumbing shared by every command
 

@@ -1,0 +1,45 @@
+"""The audit trail: every event with who, when (clinical and recorded), from where, and what."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from sqlalchemy import Column, Connection, DateTime, Integer, String, Table, Text, insert
+
+from domain.events import CaretrailEvent, event_payload
+from projections.store import Projection, metadata
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    Column("patient_id", String(36), nullable=False, index=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(200), nullable=False, index=True),
+    Column("source", String(500)),
+    Column("payload", Text, nullable=False),
+)
+
+
+class AuditTrail(Projection):
+    name: ClassVar[str] = "audit_trail"
+    tables: ClassVar[tuple[Table, ...]] = (audit_events,)
+
+    def apply(self, db: Connection, event: CaretrailEvent) -> None:
+        db.execute(
+            insert(audit_events).values(
+                aggregate_id=str(event.originator_id),
+                version=event.originator_version,
+                event_type=event.TOPIC,
+                patient_id=str(event.patient_id),
+                occurred_at=event.occurred_at,
+                recorded_at=event.timestamp,
+                actor=event.actor,
+                source=event.source,
+                payload=json.dumps(event_payload(event), sort_keys=True),
+            )
+        )
