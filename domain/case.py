@@ -91,6 +91,10 @@ class AssessedNeed:
     domain: AssessmentDomain
     description: str
     priority: int = 2
+    # 42 CFR Part 2: the need comes from a substance-use disorder program's record, so it is
+    # shown only under the client's Part 2 consent (see domain/access.py). Defaults to False so
+    # needs stored before the tag existed read back unchanged.
+    part2: bool = False
 
 
 @dataclass(frozen=True)
@@ -344,6 +348,8 @@ class CaseClosed(CaretrailEvent):
 
     def apply(self, aggregate: Case) -> None:
         aggregate.closure = ClosureReason(self.reason)
+        # Consent covers one episode of case management; a reopened case asks again.
+        aggregate.consent_active = False
 
 
 class CaseReopened(CaretrailEvent):
@@ -452,7 +458,7 @@ class Case(Aggregate):
     ) -> None:
         """Draft (first version) or revise the plan of care; every version keeps its reason."""
         self._require_services_allowed("a plan of care")
-        _check_plan(goals, interventions, action.occurred_at.date())
+        _check_plan(goals, interventions, action.occurred_at.date(), self.plan_of_care)
         if self.plans and not reason.strip():
             raise InvalidTransition("a plan revision needs a reason")
         self._record(
@@ -585,25 +591,39 @@ class Case(Aggregate):
             raise ConsentRequired(f"{what} needs the client's active consent")
 
 
-def _check_plan(goals: list[Goal], interventions: list[Intervention], today: date) -> None:
+def _check_plan(
+    goals: list[Goal],
+    interventions: list[Intervention],
+    today: date,
+    previous: PlanOfCare | None,
+) -> None:
+    """Checks a new plan version. Goals and interventions carried over unchanged from the
+    previous version keep their dates: a revision must not be blocked by an overdue goal."""
     if not goals:
         raise InvalidTransition("a plan of care needs at least one goal")
-    goal_ids = [goal.goal_id for goal in goals]
-    if len(set(goal_ids)) != len(goal_ids):
-        raise InvalidTransition("goal ids in a plan must be unique")
+    _require_unique("goal", [goal.goal_id for goal in goals])
+    _require_unique("intervention", [item.intervention_id for item in interventions])
+    kept_goals = set(previous.goals) if previous else set()
+    kept_interventions = set(previous.interventions) if previous else set()
     for goal in goals:
-        if goal.target_date < today:
+        if goal not in kept_goals and goal.target_date < today:
             raise ImplausibleDate(
                 f"goal '{goal.goal_id}' target date {goal.target_date} is in the past"
             )
+    goal_ids = {goal.goal_id for goal in goals}
     for intervention in interventions:
         if intervention.goal_id not in goal_ids:
             raise UnknownReference(
                 f"intervention '{intervention.intervention_id}' names unknown goal "
                 f"'{intervention.goal_id}'"
             )
-        if intervention.due_date < today:
+        if intervention not in kept_interventions and intervention.due_date < today:
             raise ImplausibleDate(
                 f"intervention '{intervention.intervention_id}' due date "
                 f"{intervention.due_date} is in the past"
             )
+
+
+def _require_unique(what: str, ids: list[str]) -> None:
+    if len(set(ids)) != len(ids):
+        raise InvalidTransition(f"{what} ids in a plan must be unique")

@@ -75,8 +75,11 @@ class Transition:
     kind: TransitionKind
     occurred_at: datetime
     cancelled: bool = False
-    # What a cancel restores: the location before a transfer, the class before a class change.
-    previous_value: str | None = None
+    # What a cancel restores: the encounter as it was just before this transition
+    # (no previous status: the transition opened the encounter, so a cancel voids it).
+    previous_status: EncounterStatus | None = None
+    previous_location: str | None = None
+    previous_class: PatientClass | None = None
 
 
 class EncounterRegistered(CaretrailCreated):
@@ -118,11 +121,11 @@ class PatientAdmitted(TransitionEvent):
     location: str
 
     def apply(self, aggregate: Encounter) -> None:
+        aggregate.add_transition(self, TransitionKind.ADMISSION)
         aggregate.patient_class = PatientClass(self.patient_class)
         aggregate.location = self.location
         aggregate.admitted_at = self.occurred_at
         aggregate.status = EncounterStatus.ACTIVE
-        aggregate.add_transition(self, TransitionKind.ADMISSION)
 
 
 class PatientTransferred(TransitionEvent):
@@ -132,8 +135,8 @@ class PatientTransferred(TransitionEvent):
     level_of_care: str | None
 
     def apply(self, aggregate: Encounter) -> None:
+        aggregate.add_transition(self, TransitionKind.TRANSFER)
         aggregate.location = self.to_location
-        aggregate.add_transition(self, TransitionKind.TRANSFER, previous_value=self.from_location)
 
 
 class PatientDischarged(TransitionEvent):
@@ -141,26 +144,26 @@ class PatientDischarged(TransitionEvent):
     disposition: Disposition
 
     def apply(self, aggregate: Encounter) -> None:
+        aggregate.add_transition(self, TransitionKind.DISCHARGE)
         aggregate.status = EncounterStatus.DISCHARGED
         aggregate.discharged_at = self.occurred_at
         aggregate.disposition = Disposition(self.disposition)
-        aggregate.add_transition(self, TransitionKind.DISCHARGE)
 
 
 class LeaveOfAbsenceStarted(TransitionEvent):
     TOPIC = "caretrail.LeaveOfAbsenceStarted"
 
     def apply(self, aggregate: Encounter) -> None:
-        aggregate.status = EncounterStatus.ON_LEAVE
         aggregate.add_transition(self, TransitionKind.LEAVE_OF_ABSENCE)
+        aggregate.status = EncounterStatus.ON_LEAVE
 
 
 class LeaveOfAbsenceEnded(TransitionEvent):
     TOPIC = "caretrail.LeaveOfAbsenceEnded"
 
     def apply(self, aggregate: Encounter) -> None:
-        aggregate.status = EncounterStatus.ACTIVE
         aggregate.add_transition(self, TransitionKind.RETURN_FROM_LEAVE)
+        aggregate.status = EncounterStatus.ACTIVE
 
 
 class PatientClassChanged(TransitionEvent):
@@ -171,8 +174,8 @@ class PatientClassChanged(TransitionEvent):
     to_class: PatientClass
 
     def apply(self, aggregate: Encounter) -> None:
+        aggregate.add_transition(self, TransitionKind.CLASS_CHANGE)
         aggregate.patient_class = PatientClass(self.to_class)
-        aggregate.add_transition(self, TransitionKind.CLASS_CHANGE, previous_value=self.from_class)
 
 
 class VisitUpdated(CaretrailEvent):
@@ -242,6 +245,7 @@ class Encounter(Aggregate):
     def admit(self, patient_class: PatientClass, location: str, action: Action) -> None:
         if self.status is not EncounterStatus.PREADMITTED:
             raise InvalidTransition(f"encounter {self.visit_number} is already {self.status}")
+        self._require_in_sequence(action.occurred_at, "admission")
         self.trigger_event(
             PatientAdmitted,
             patient_class=patient_class,
@@ -252,7 +256,7 @@ class Encounter(Aggregate):
 
     def transfer(self, to_location: str, level_of_care: str | None, action: Action) -> None:
         self._require_status(EncounterStatus.ACTIVE, "transferred")
-        self._require_after_admission(action.occurred_at, "transfer")
+        self._require_in_sequence(action.occurred_at, "transfer")
         self.trigger_event(
             PatientTransferred,
             from_location=self.location,
@@ -267,7 +271,7 @@ class Encounter(Aggregate):
             raise InvalidTransition(
                 f"encounter {self.visit_number} is {self.status} and cannot be discharged"
             )
-        self._require_after_admission(action.occurred_at, "discharge")
+        self._require_in_sequence(action.occurred_at, "discharge")
         self.trigger_event(
             PatientDischarged,
             disposition=disposition,
@@ -277,7 +281,7 @@ class Encounter(Aggregate):
 
     def start_leave_of_absence(self, action: Action) -> None:
         self._require_status(EncounterStatus.ACTIVE, "sent on leave")
-        self._require_after_admission(action.occurred_at, "leave of absence")
+        self._require_in_sequence(action.occurred_at, "leave of absence")
         self.trigger_event(
             LeaveOfAbsenceStarted,
             transition_number=self._next_number,
@@ -286,6 +290,7 @@ class Encounter(Aggregate):
 
     def end_leave_of_absence(self, action: Action) -> None:
         self._require_status(EncounterStatus.ON_LEAVE, "returned from leave")
+        self._require_in_sequence(action.occurred_at, "return from leave")
         self.trigger_event(
             LeaveOfAbsenceEnded,
             transition_number=self._next_number,
@@ -294,6 +299,7 @@ class Encounter(Aggregate):
 
     def change_patient_class(self, to_class: PatientClass, action: Action) -> None:
         self._require_status(EncounterStatus.ACTIVE, "reclassified")
+        self._require_in_sequence(action.occurred_at, "class change")
         if to_class == self.patient_class:
             raise InvalidTransition(f"encounter {self.visit_number} is already class {to_class}")
         self.trigger_event(
@@ -315,10 +321,20 @@ class Encounter(Aggregate):
         )
 
     def cancel(self, transition_number: int, reason: str, action: Action) -> None:
+        """Void a transition. Only the newest one in force: undoing an older one would rewrite
+        what happened after it (cancel a later transfer first, as HL7 A12/A13 senders do)."""
+        if self.status is EncounterStatus.CANCELLED:
+            raise InvalidTransition(f"encounter {self.visit_number} was cancelled")
         transition = self.transition(transition_number)
         if transition.cancelled:
             raise TransitionAlreadyCancelled(
                 f"transition {transition_number} ({transition.kind}) was already cancelled"
+            )
+        newest = self._newest_in_force()
+        if transition is not newest:
+            raise InvalidTransition(
+                f"transition {transition_number} ({transition.kind}) is not the newest in force;"
+                f" cancel transition {newest.number} ({newest.kind}) first"
             )
         self.trigger_event(
             TransitionCancelled,
@@ -341,11 +357,17 @@ class Encounter(Aggregate):
                 return transition
         raise UnknownTransition(f"encounter {self.visit_number} has no transition {number}")
 
-    def add_transition(
-        self, event: TransitionEvent, kind: TransitionKind, previous_value: str | None = None
-    ) -> None:
+    def add_transition(self, event: TransitionEvent, kind: TransitionKind) -> None:
+        """Record a transition with the state it leaves, before the event changes that state."""
         self.transitions.append(
-            Transition(event.transition_number, kind, event.occurred_at, False, previous_value)
+            Transition(
+                event.transition_number,
+                kind,
+                event.occurred_at,
+                previous_status=self.status,
+                previous_location=self.location,
+                previous_class=self.patient_class,
+            )
         )
 
     def void(self, number: int) -> None:
@@ -354,20 +376,17 @@ class Encounter(Aggregate):
         self.transitions = [
             replace(t, cancelled=True) if t is voided else t for t in self.transitions
         ]
+        if voided.previous_status is None:
+            self.status = EncounterStatus.CANCELLED
+            return
+        self.status = voided.previous_status
+        self.location = voided.previous_location or self.location
+        self.patient_class = voided.previous_class or self.patient_class
         if voided.kind is TransitionKind.DISCHARGE:
-            self.status = EncounterStatus.ACTIVE
             self.discharged_at = None
             self.disposition = None
-        elif voided.kind in (TransitionKind.ADMISSION, TransitionKind.PREADMISSION):
-            self.status = EncounterStatus.CANCELLED
-        elif voided.kind is TransitionKind.TRANSFER:
-            self.location = voided.previous_value or self.location
-        elif voided.kind is TransitionKind.CLASS_CHANGE:
-            self.patient_class = PatientClass(voided.previous_value or self.patient_class)
-        elif voided.kind is TransitionKind.LEAVE_OF_ABSENCE:
-            self.status = EncounterStatus.ACTIVE
-        elif voided.kind is TransitionKind.RETURN_FROM_LEAVE:
-            self.status = EncounterStatus.ON_LEAVE
+        elif voided.kind is TransitionKind.ADMISSION:
+            self.admitted_at = None
 
     @property
     def _next_number(self) -> int:
@@ -379,9 +398,14 @@ class Encounter(Aggregate):
                 f"encounter {self.visit_number} is {self.status} and cannot be {verb}"
             )
 
-    def _require_after_admission(self, when: datetime, what: str) -> None:
-        if self.admitted_at is not None and when < self.admitted_at:
+    def _newest_in_force(self) -> Transition:
+        return [t for t in self.transitions if not t.cancelled][-1]
+
+    def _require_in_sequence(self, when: datetime, what: str) -> None:
+        """A transition cannot happen before the one it follows (clinical times)."""
+        newest = self._newest_in_force()
+        if when < newest.occurred_at:
             raise ImplausibleDate(
-                f"{what} at {when.isoformat()} is before the admission at "
-                f"{self.admitted_at.isoformat()}"
+                f"{what} at {when.isoformat()} is before the {newest.kind} at "
+                f"{newest.occurred_at.isoformat()}"
             )

@@ -40,10 +40,11 @@ class PatientRegistered(CaretrailCreated):
     demographics: Demographics
 
     def apply(self, aggregate: Patient) -> None:
-        aggregate.identifiers = list(self.identifiers)
+        aggregate.own_identifiers = list(self.identifiers)
         aggregate.demographics = self.demographics
         aggregate.merged_into = None
         aggregate.absorbed = []
+        aggregate.carried = {}
 
 
 class DemographicsUpdated(CaretrailEvent):
@@ -59,7 +60,7 @@ class IdentifierAdded(CaretrailEvent):
     identifier: Identifier
 
     def apply(self, aggregate: Patient) -> None:
-        aggregate.identifiers.append(self.identifier)
+        aggregate.own_identifiers.append(self.identifier)
 
 
 class PatientMergedInto(CaretrailEvent):
@@ -73,7 +74,8 @@ class PatientMergedInto(CaretrailEvent):
 
 
 class PatientMergeAbsorbed(CaretrailEvent):
-    """The survivor side of a merge: it now answers for `retired_id` and its identifiers."""
+    """The survivor side of a merge: it now answers for `retired_id` and all its identifiers,
+    until an unmerge takes them away again."""
 
     TOPIC = "caretrail.PatientMergeAbsorbed"
     retired_id: UUID
@@ -81,6 +83,7 @@ class PatientMergeAbsorbed(CaretrailEvent):
 
     def apply(self, aggregate: Patient) -> None:
         aggregate.absorbed.append(self.retired_id)
+        aggregate.carried[self.retired_id] = list(self.identifiers)
 
 
 class PatientUnmerged(CaretrailEvent):
@@ -94,20 +97,31 @@ class PatientUnmerged(CaretrailEvent):
 
 
 class PatientMergeReleased(CaretrailEvent):
+    """The survivor side of an unmerge: the retired patient's identifiers go back with it."""
+
     TOPIC = "caretrail.PatientMergeReleased"
     retired_id: UUID
+    identifiers: list[Identifier]
 
     def apply(self, aggregate: Patient) -> None:
         aggregate.absorbed.remove(self.retired_id)
+        del aggregate.carried[self.retired_id]
 
 
 @stable_topic("caretrail.Patient")
 class Patient(Aggregate):
     if TYPE_CHECKING:  # for type checkers only: eventsourcing would make them __init__ args
-        identifiers: list[Identifier]
+        own_identifiers: list[Identifier]
         demographics: Demographics
         merged_into: UUID | None
         absorbed: list[UUID]
+        carried: dict[UUID, list[Identifier]]
+
+    @property
+    def identifiers(self) -> list[Identifier]:
+        """Its own identifiers, then those of the patients merged into it (each once)."""
+        merged = [i for carried in self.carried.values() for i in carried]
+        return list(dict.fromkeys([*self.own_identifiers, *merged]))
 
     @classmethod
     def register(
@@ -160,7 +174,10 @@ class Patient(Aggregate):
             raise MergeRefused(f"patient {self.id} is not merged into {survivor.id}")
         self.trigger_event(PatientUnmerged, survivor_id=survivor.id, **recorded(action, self.id))
         survivor.trigger_event(
-            PatientMergeReleased, retired_id=self.id, **recorded(action, survivor.id)
+            PatientMergeReleased,
+            retired_id=self.id,
+            identifiers=survivor.carried[self.id],
+            **recorded(action, survivor.id),
         )
 
     def _require_active(self) -> None:
