@@ -1,0 +1,1196 @@
+"""What the transition rules ask for, per patient: deadlines, immediate findings, patient flags.
+
+The projection turns encounter events into the rule facts of ``domain.alert_rules`` and case events
+into the recorded actions that satisfy them, then re-derives the patient's *alert conditions* from
+those facts after every relevant event. Re-deriving (rather than patching) makes the result
+independent of arrival order: a discharge that arrives after the readmission it explains, a contact
+logged before the discharge message came in, a cancel (A11/A12/A13) that voids a transition.
+
+A condition is the wish "this patient should have this alert": it falls due at ``raise_at``,
+is overdue at ``escalate_at``, and is settled when satisfied (the required action was recorded)
+or withdrawn (a cancel voided its cause). Alert events are mirrored onto the same rows, so the
+scheduler finds its work (raise, update, escalate, resolve, retract) with one query: the rows
+where what the rules want and what the alert says differ.
+
+When deadline alerts are raised: on the local day a deadline falls due (the start of the last day
+of its window), escalated once it is overdue. A deadline met before it falls due never becomes an
+alert; that is the main lever against alert fatigue. Immediate rules (discharge AMA, home without
+follow-up, admission with an open case), readmissions and high utilizers fall due at the clinical
+time of the transition; a stale ED visit falls due when it has been open too long.
+
+Facts not carried by any event yet, so their rules never start here: the behavioral-health and
+substance-use flags of FUH/FUM/FUA (encounters carry no diagnosis), and the receipt of discharge
+information (no event records it; its alert is acknowledged, not auto-resolved). Receipt of an
+admission notification is the ADT event itself when the patient's open case has a case manager:
+caretrail is the notification service that delivers it to them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar, Final
+from uuid import UUID
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Integer,
+    Row,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    and_,
+    bindparam,
+    delete,
+    or_,
+    select,
+    update,
+)
+
+from domain.alert import (
+    AlertAcknowledged,
+    AlertCause,
+    AlertCauseNoted,
+    AlertEscalated,
+    AlertRaised,
+    AlertReopened,
+    AlertResolved,
+    AlertRetracted,
+    AlertSnoozed,
+    AlertState,
+    AlertStep,
+    AlertUpdated,
+    AlertWork,
+    alert_id_for,
+)
+from domain.alert_rules import (
+    ActionFact,
+    ActionKind,
+    CaseContext,
+    Disposition,
+    PatientClass,
+    RuleFinding,
+    RuleSet,
+    Severity,
+    StaleEncounterRule,
+    TransitionFact,
+    TransitionKind,
+    deadlines_for,
+    detect_high_utilizer,
+    detect_readmission,
+    effective_due_at,
+    immediate_alerts,
+    is_satisfied,
+    stale_ed_encounter_alert,
+)
+from domain.alert_rules import Alert as Finding
+from domain.calendar import BusinessCalendar, utc_instant
+from domain.case import (
+    CaseClosed,
+    CaseManagerAssigned,
+    CaseOpened,
+    CaseReopened,
+    ContactLogged,
+    ContactMode,
+    ContactOutcome,
+    FollowUpVisitRecorded,
+    MedicationReconciliationRecorded,
+    ReferralDeclined,
+    ReferralMade,
+)
+from domain.encounter import (
+    EncounterRegistered,
+    LeaveOfAbsenceEnded,
+    LeaveOfAbsenceStarted,
+    PatientAdmitted,
+    PatientClassChanged,
+    PatientDischarged,
+    PatientTransferred,
+    TransitionCancelled,
+    TransitionEvent,
+)
+from domain.encounter import PatientClass as EncounterClass
+from domain.events import CaretrailEvent
+from domain.patient import PatientMergedInto, PatientUnmerged
+from projections.store import Projection, ProjectionStore, metadata
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment stored in UTC and read back timezone-aware on SQLite and PostgreSQL alike, so that
+    comparisons in SQL are between instants and checksums agree across stores of one kind."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self,
+        value: datetime | None,
+        dialect: Dialect,  # noqa: ARG002 - the signature SQLAlchemy calls
+    ) -> datetime | None:
+        return None if value is None else utc_instant(value)
+
+    def process_result_value(
+        self,
+        value: datetime | None,
+        dialect: Dialect,  # noqa: ARG002 - the signature SQLAlchemy calls
+    ) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+rule_transitions = Table(
+    "rule_transitions",
+    metadata,
+    Column("encounter_id", String(36), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("patient_id", String(36), nullable=False, index=True),
+    # NULL for transitions no rule looks at (pre-admission, leave of absence...).
+    Column("kind", String(20)),
+    Column("patient_class", String(20), nullable=False),
+    Column("disposition", String(20), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("cancelled", Boolean, nullable=False),
+    # What the case record said when the transition arrived (CaseContext), and whether its
+    # case manager was notified by it.
+    Column("has_open_case", Boolean, nullable=False),
+    Column("follow_up_planned", Boolean, nullable=False),
+    Column("notified", Boolean, nullable=False),
+    Column("previous_class", String(1)),
+    Column("ref", String(120), nullable=False),
+)
+
+rule_encounters = Table(
+    "rule_encounters",
+    metadata,
+    Column("encounter_id", String(36), primary_key=True),
+    Column("patient_id", String(36), nullable=False),
+    Column("patient_class", String(1), nullable=False),
+)
+
+rule_actions = Table(
+    "rule_actions",
+    metadata,
+    Column("ref", String(120), primary_key=True),
+    Column("kind", String(40), primary_key=True),
+    Column("patient_id", String(36), nullable=False, index=True),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("successful", Boolean, nullable=False),
+)
+
+rule_cases = Table(
+    "rule_cases",
+    metadata,
+    Column("case_id", String(36), primary_key=True),
+    Column("patient_id", String(36), nullable=False, index=True),
+    Column("open", Boolean, nullable=False),
+    Column("case_manager", String(200)),
+    Column("active_referrals", Integer, nullable=False),
+)
+
+rule_patient_links = Table(
+    "rule_patient_links",
+    metadata,
+    Column("retired_id", String(36), primary_key=True),
+    Column("survivor_id", String(36), nullable=False, index=True),
+)
+
+alert_conditions = Table(
+    "alert_conditions",
+    metadata,
+    Column("condition_key", String(200), primary_key=True),
+    Column("alert_id", String(36), nullable=False, index=True),
+    Column("patient_id", String(36), nullable=False, index=True),
+    Column("rule_id", String(60), nullable=False),
+    Column("rule_version", String(40), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("encounter_id", String(36), nullable=False),
+    Column("transition_number", Integer, nullable=False),
+    Column("raise_at", UtcDateTime, nullable=False, index=True),
+    Column("due_at", UtcDateTime),
+    Column("escalate_at", UtcDateTime),
+    Column("status", String(10), nullable=False, index=True),
+    Column("settled_by", String(120)),
+    Column("settled_at", UtcDateTime),
+    Column("known_at", UtcDateTime, nullable=False),
+    # Mirrored from the alert's own events.
+    Column("alert_state", String(15), nullable=False, default="none"),
+    Column("alert_digest", String(64)),
+    Column("alert_escalated", Boolean, nullable=False, default=False),
+    Column("alert_snoozed_until", UtcDateTime),
+)
+
+patient_flags = Table(
+    "patient_flags",
+    metadata,
+    Column("patient_id", String(36), primary_key=True),
+    Column("flag", String(60), primary_key=True),
+    Column("since", UtcDateTime, nullable=False),
+    Column("condition_key", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+
+# Facts ------------------------------------------------------------------------------------------
+
+
+class ConditionStatus(StrEnum):
+    PENDING = "pending"
+    SATISFIED = "satisfied"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class KnownTransition:
+    """A transition as the rules see it, with when caretrail learned of it and the case context
+    of that moment."""
+
+    fact: TransitionFact
+    number: int
+    recorded_at: datetime
+    case: CaseContext
+    notified: bool
+    ref: str
+
+
+@dataclass(frozen=True)
+class KnownAction:
+    fact: ActionFact
+    recorded_at: datetime
+    ref: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    patient_id: UUID
+    condition_key: str
+    cause: AlertCause
+    raise_at: datetime
+    escalate_at: datetime | None
+    known_at: datetime
+    status: ConditionStatus = ConditionStatus.PENDING
+    settled_by: str | None = None
+    settled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PatientFlag:
+    patient_id: UUID
+    flag: str
+    since: datetime
+    condition_key: str
+    reason: str
+
+
+_RULE_CLASS: Final[Mapping[EncounterClass, PatientClass]] = {
+    EncounterClass.INPATIENT: PatientClass.INPATIENT,
+    EncounterClass.OBSTETRICS: PatientClass.INPATIENT,
+    EncounterClass.EMERGENCY: PatientClass.EMERGENCY,
+    EncounterClass.OUTPATIENT: PatientClass.OUTPATIENT,
+    EncounterClass.RECURRING: PatientClass.OUTPATIENT,
+}
+
+# What settles an immediate finding; the others are notices that people acknowledge.
+_RESOLVED_BY: Final[Mapping[str, frozenset[ActionKind]]] = {
+    "discharge-ama": frozenset({ActionKind.CONTACT}),
+    "discharge-home-no-follow-up": frozenset(
+        {ActionKind.REFERRAL, ActionKind.FOLLOW_UP_VISIT, ActionKind.FACE_TO_FACE_VISIT}
+    ),
+}
+
+
+def rule_class(patient_class: EncounterClass) -> PatientClass:
+    return _RULE_CLASS.get(patient_class, PatientClass.OTHER)
+
+
+def arrival_kind(patient_class: EncounterClass) -> TransitionKind:
+    """An ED registration is an ED visit; any other registration or admission is an admission."""
+    if patient_class is EncounterClass.EMERGENCY:
+        return TransitionKind.ED_VISIT
+    return TransitionKind.ADMISSION
+
+
+def action_kinds(event: CaretrailEvent) -> frozenset[ActionKind]:
+    """The rule actions a case event records (empty for the events that record none)."""
+    if isinstance(event, ContactLogged):
+        return frozenset({ActionKind.CONTACT})
+    if isinstance(event, FollowUpVisitRecorded):
+        # A visit is interactive contact too; only an in-person one is a TCM face-to-face visit.
+        in_person = (
+            {ActionKind.FACE_TO_FACE_VISIT} if event.mode == ContactMode.FACE_TO_FACE else set()
+        )
+        return frozenset({ActionKind.FOLLOW_UP_VISIT, ActionKind.CONTACT, *in_person})
+    if isinstance(event, MedicationReconciliationRecorded):
+        return frozenset({ActionKind.MEDICATION_RECONCILIATION})
+    if isinstance(event, ReferralMade):
+        return frozenset({ActionKind.REFERRAL})
+    return frozenset()
+
+
+def event_ref(event: CaretrailEvent) -> str:
+    """Names one stored event, e.g. ``ContactLogged/<case id>@7``."""
+    kind = event.TOPIC.removeprefix("caretrail.")
+    return f"{kind}/{event.originator_id}@{event.originator_version}"
+
+
+# Derivation (pure) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    ruleset: RuleSet
+    calendar: BusinessCalendar
+
+
+def derive_conditions(
+    transitions: Sequence[KnownTransition], actions: Sequence[KnownAction], rules: RuleContext
+) -> list[Condition]:
+    """Every alert condition the facts of one patient (and the identities linked to them) imply."""
+    per_transition = [
+        condition
+        for transition in transitions
+        for condition in (
+            *_deadline_conditions(transition, actions, rules),
+            *_immediate_conditions(transition, actions, rules),
+            *_stale_ed_conditions(transition, transitions, rules),
+        )
+    ]
+    return [
+        *per_transition,
+        *_readmission_conditions(transitions, rules),
+        *_high_utilizer_condition(transitions, rules),
+    ]
+
+
+def derive_flags(conditions: Iterable[Condition]) -> list[PatientFlag]:
+    """Readmission and high-utilizer flags: the latest finding of each per patient."""
+    latest: dict[tuple[UUID, str], Condition] = {}
+    for condition in conditions:
+        if condition.cause.rule_id not in _FLAG_RULES:
+            continue
+        key = (condition.patient_id, condition.cause.rule_id)
+        if key not in latest or utc_instant(condition.raise_at) > utc_instant(latest[key].raise_at):
+            latest[key] = condition
+    return [
+        PatientFlag(c.patient_id, c.cause.rule_id, c.raise_at, c.condition_key, c.cause.reason)
+        for c in latest.values()
+    ]
+
+
+_FLAG_RULES: Final = frozenset({"readmission-30", "high-utilizer"})
+
+
+def _own_notification(transition: KnownTransition) -> list[KnownAction]:
+    """The case manager received this transition's notification when caretrail recorded it."""
+    if not transition.notified:
+        return []
+    received = ActionFact(
+        kind=ActionKind.ADMISSION_NOTIFICATION_RECEIVED, occurred_at=transition.recorded_at
+    )
+    return [KnownAction(received, transition.recorded_at, transition.ref)]
+
+
+def _deadline_conditions(
+    transition: KnownTransition, actions: Sequence[KnownAction], rules: RuleContext
+) -> list[Condition]:
+    actions = [*actions, *_own_notification(transition)]
+    facts = [action.fact for action in actions]
+    conditions = []
+    for deadline in deadlines_for(transition.fact, rules.ruleset, rules.calendar):
+        due = effective_due_at(deadline, facts, rules.calendar)
+        condition = Condition(
+            patient_id=UUID(deadline.patient_id),
+            condition_key=deadline.condition_key,
+            cause=_cause(deadline, transition, due),
+            raise_at=_falls_due(due, rules.calendar),
+            escalate_at=due,
+            known_at=transition.recorded_at,
+        )
+        settling = [a for a in actions if is_satisfied(deadline, [a.fact])]
+        conditions.append(_settled(condition, settling))
+    return conditions
+
+
+def _immediate_conditions(
+    transition: KnownTransition, actions: Sequence[KnownAction], rules: RuleContext
+) -> list[Condition]:
+    conditions = []
+    for finding in immediate_alerts(
+        transition.fact, transition.case, rules.ruleset, rules.calendar
+    ):
+        resolved_by = _RESOLVED_BY.get(finding.rule_id, frozenset())
+        settling = [a for a in actions if _settles_after(a, resolved_by, transition.fact)]
+        conditions.append(_settled(_finding_condition(finding, transition, transition), settling))
+    return conditions
+
+
+def _stale_ed_conditions(
+    visit: KnownTransition, transitions: Sequence[KnownTransition], rules: RuleContext
+) -> list[Condition]:
+    limits = [rule.max_open_hours for rule in rules.ruleset.enabled(StaleEncounterRule)]
+    if not limits or visit.fact.kind is not TransitionKind.ED_VISIT:
+        return []
+    stale_at = utc_instant(visit.fact.occurred_at) + timedelta(hours=min(limits))
+    finding = stale_ed_encounter_alert(visit.fact, stale_at, rules.ruleset, rules.calendar)
+    if finding is None:
+        return []
+    # The visit ends with its discharge, or with an admission from the ED (A06).
+    endings = [
+        t
+        for t in transitions
+        if t.fact.encounter_id == visit.fact.encounter_id
+        and t.number > visit.number
+        and t.fact.kind in (TransitionKind.DISCHARGE, TransitionKind.ADMISSION)
+        and not t.fact.cancelled
+    ]
+    # It falls due when the visit has been open too long, not when the visit began.
+    stale = replace(_finding_condition(finding, visit, visit), raise_at=stale_at)
+    return [_settled(stale, endings)]
+
+
+def _readmission_conditions(
+    transitions: Sequence[KnownTransition], rules: RuleContext
+) -> list[Condition]:
+    facts = [t.fact for t in transitions]
+    conditions = []
+    for admission in transitions:
+        finding = detect_readmission(facts, admission.fact, rules.ruleset, rules.calendar)
+        if finding is None:
+            continue
+        index = _transition(transitions, finding.index_encounter_id, TransitionKind.DISCHARGE)
+        conditions.append(_finding_condition(finding, admission, index))
+    return conditions
+
+
+def _high_utilizer_condition(
+    transitions: Sequence[KnownTransition], rules: RuleContext
+) -> list[Condition]:
+    """The latest visit at which the patient counted as a high utilizer, if any: the alert is kept
+    (and updated) when the window later moves past old visits, and goes only if a cancel voids
+    the visits that made it."""
+    visits = sorted(
+        (t for t in transitions if t.fact.kind is TransitionKind.ED_VISIT and not t.fact.cancelled),
+        key=lambda t: utc_instant(t.fact.occurred_at),
+    )
+    facts = [t.fact for t in visits]
+    for visit in reversed(visits):
+        finding = detect_high_utilizer(facts, visit.fact.occurred_at, rules.ruleset, rules.calendar)
+        if finding is not None:
+            newest = max(
+                (t for t in visits if t.fact.encounter_id in finding.visit_encounter_ids),
+                key=lambda t: utc_instant(t.recorded_at),
+            )
+            return [_finding_condition(finding, visit, newest)]
+    return []
+
+
+def _finding_condition(
+    finding: Finding, source: KnownTransition, newest: KnownTransition
+) -> Condition:
+    """A condition that falls due when it is observed; `newest` is the latest fact behind it."""
+    return Condition(
+        patient_id=UUID(finding.patient_id),
+        condition_key=finding.condition_key,
+        cause=_cause(finding, source, None),
+        raise_at=finding.observed_at,
+        escalate_at=None,
+        known_at=max(source.recorded_at, newest.recorded_at, key=utc_instant),
+    )
+
+
+def _cause(finding: RuleFinding, source: KnownTransition, due: datetime | None) -> AlertCause:
+    return AlertCause(
+        rule_id=finding.rule_id,
+        rule_version=finding.rule_version,
+        severity=finding.severity,
+        reason=finding.reason,
+        facts=_facts(finding, source.fact),
+        due_at=None if due is None else utc_instant(due),
+        encounter_id=UUID(source.fact.encounter_id),
+        transition_number=source.number,
+    )
+
+
+_FINDING_FIELDS: Final = frozenset(field.name for field in fields(RuleFinding))
+
+
+def _facts(finding: RuleFinding, transition: TransitionFact) -> dict[str, str]:
+    found = {
+        field.name: _text(getattr(finding, field.name))
+        for field in fields(finding)
+        if field.name not in _FINDING_FIELDS
+    }
+    return {
+        "transition": str(transition.kind),
+        "occurred_at": _text(transition.occurred_at),
+        "patient_class": str(transition.patient_class),
+        "disposition": str(transition.disposition),
+        **found,
+    }
+
+
+def _text(value: object) -> str:
+    if isinstance(value, datetime):
+        return utc_instant(value).isoformat()
+    if isinstance(value, frozenset | tuple):
+        return ",".join(sorted(str(item) for item in value))
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _settled(condition: Condition, settling: Sequence[KnownAction | KnownTransition]) -> Condition:
+    """Settled by the action (or, for a stale ED visit, the discharge) caretrail learned of
+    first, if any."""
+    if not settling:
+        return condition
+    first = min(settling, key=lambda action: utc_instant(action.recorded_at))
+    return replace(
+        condition,
+        status=ConditionStatus.SATISFIED,
+        settled_by=first.ref,
+        settled_at=first.recorded_at,
+    )
+
+
+def _settles_after(
+    action: KnownAction, kinds: frozenset[ActionKind], transition: TransitionFact
+) -> bool:
+    return (
+        action.fact.kind in kinds
+        and action.fact.successful
+        and utc_instant(action.fact.occurred_at) >= utc_instant(transition.occurred_at)
+    )
+
+
+def _falls_due(due_at: datetime, calendar: BusinessCalendar) -> datetime:
+    """The start of the last local day before ``due_at`` (the day the deadline is due)."""
+    last_day = calendar.local_date(utc_instant(due_at) - timedelta(microseconds=1))
+    return calendar.end_of_day(last_day - timedelta(days=1))
+
+
+def _transition(
+    transitions: Sequence[KnownTransition], encounter_id: str, kind: TransitionKind
+) -> KnownTransition:
+    return next(
+        t
+        for t in transitions
+        if t.fact.encounter_id == encounter_id and t.fact.kind is kind and not t.fact.cancelled
+    )
+
+
+# The projection ---------------------------------------------------------------------------------
+
+_Handler = Callable[[Connection, Any], None]
+_OPEN_STATES: Final = (AlertState.OPEN, AlertState.ACKNOWLEDGED, AlertState.SNOOZED)
+
+# Statements built once: building one per event costs several times more than running it.
+_VOIDED = and_(
+    rule_transitions.c.encounter_id == bindparam("w_encounter"),
+    rule_transitions.c.number == bindparam("w_number"),
+)
+_PREVIOUS_CLASS = select(rule_transitions.c.previous_class).where(_VOIDED)
+_VOID = update(rule_transitions).where(_VOIDED).values(cancelled=True)
+_THE_ENCOUNTER = rule_encounters.c.encounter_id == bindparam("w_encounter")
+_CLASS_OF = select(rule_encounters.c.patient_class).where(_THE_ENCOUNTER)
+_SET_CLASS = update(rule_encounters).where(_THE_ENCOUNTER)
+_CHANGE_CASE = update(rule_cases).where(rule_cases.c.case_id == bindparam("w_case"))
+_COUNT_REFERRAL = _CHANGE_CASE.values(
+    active_referrals=rule_cases.c.active_referrals + bindparam("delta")
+)
+_OPEN_CASES = select(rule_cases.c.active_referrals, rule_cases.c.case_manager).where(
+    rule_cases.c.patient_id == bindparam("w_patient"), rule_cases.c.open
+)
+_UNLINK = delete(rule_patient_links).where(
+    rule_patient_links.c.retired_id == bindparam("w_patient")
+)
+_LINKS = select(rule_patient_links).where(
+    or_(
+        rule_patient_links.c.retired_id.in_(bindparam("retired", expanding=True)),
+        rule_patient_links.c.survivor_id.in_(bindparam("survivors", expanding=True)),
+    )
+)
+_TRANSITIONS_OF = (
+    select(rule_transitions)
+    .where(
+        rule_transitions.c.patient_id.in_(bindparam("patients", expanding=True)),
+        rule_transitions.c.kind.is_not(None),
+    )
+    .order_by(rule_transitions.c.recorded_at, rule_transitions.c.ref)
+)
+_ACTIONS_OF = (
+    select(rule_actions)
+    .where(rule_actions.c.patient_id.in_(bindparam("patients", expanding=True)))
+    .order_by(rule_actions.c.recorded_at, rule_actions.c.ref, rule_actions.c.kind)
+)
+_THE_CONDITION = alert_conditions.c.condition_key == bindparam("w_key")
+_CHANGE_CONDITION = update(alert_conditions).where(_THE_CONDITION)
+_MIRROR_BY_ALERT = update(alert_conditions).where(
+    alert_conditions.c.alert_id == bindparam("w_alert")
+)
+_FORGET_FLAGS = delete(patient_flags).where(
+    patient_flags.c.patient_id.in_(bindparam("patients", expanding=True))
+)
+
+
+class Deadlines(Projection):
+    """Alert conditions and patient flags under one rule set (a constructor argument, so that a
+    backtest can run the same projection under a candidate rule file)."""
+
+    name: ClassVar[str] = "deadlines"
+    tables: ClassVar[tuple[Table, ...]] = (
+        rule_transitions, rule_encounters, rule_actions, rule_cases, rule_patient_links,
+        alert_conditions, patient_flags,
+    )  # fmt: skip
+
+    def __init__(self, ruleset: RuleSet, calendar: BusinessCalendar) -> None:
+        self.rules = RuleContext(ruleset, calendar)
+        self._handlers: dict[type[CaretrailEvent], _Handler] = {
+            EncounterRegistered: self._registered,
+            PatientAdmitted: self._admitted,
+            PatientTransferred: self._transition,
+            PatientDischarged: self._discharged,
+            LeaveOfAbsenceStarted: self._transition,
+            LeaveOfAbsenceEnded: self._transition,
+            PatientClassChanged: self._class_changed,
+            TransitionCancelled: self._cancelled,
+            CaseOpened: self._case_opened,
+            CaseManagerAssigned: self._case_manager_assigned,
+            CaseClosed: self._case_closed,
+            CaseReopened: self._case_reopened,
+            ReferralMade: self._referral_made,
+            ReferralDeclined: self._referral_declined,
+            ContactLogged: self._action,
+            FollowUpVisitRecorded: self._action,
+            MedicationReconciliationRecorded: self._action,
+            PatientMergedInto: self._merged,
+            PatientUnmerged: self._unmerged,
+            **dict.fromkeys(_ALERT_MIRROR, self._alert_changed),
+        }
+
+    def apply(self, db: Connection, event: CaretrailEvent) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(db, event)
+
+    # Encounters
+
+    def _registered(self, db: Connection, event: EncounterRegistered) -> None:
+        patient_class = EncounterClass(event.patient_class)
+        db.execute(
+            rule_encounters.insert(),
+            {
+                "encounter_id": str(event.originator_id),
+                "patient_id": str(event.patient_id),
+                "patient_class": patient_class.value,
+            },
+        )
+        kind = None if event.preadmission else arrival_kind(patient_class)
+        self._record_transition(db, event, 1, kind, patient_class)
+
+    def _admitted(self, db: Connection, event: PatientAdmitted) -> None:
+        patient_class = EncounterClass(event.patient_class)
+        self._set_class(db, event, patient_class)
+        self._record_transition(
+            db, event, event.transition_number, arrival_kind(patient_class), patient_class
+        )
+
+    def _transition(self, db: Connection, event: TransitionEvent) -> None:
+        kind = TransitionKind.TRANSFER if isinstance(event, PatientTransferred) else None
+        self._record_transition(db, event, event.transition_number, kind, self._class_of(db, event))
+
+    def _discharged(self, db: Connection, event: PatientDischarged) -> None:
+        self._record_transition(
+            db,
+            event,
+            event.transition_number,
+            TransitionKind.DISCHARGE,
+            self._class_of(db, event),
+            Disposition(str(event.disposition)),
+        )
+
+    def _class_changed(self, db: Connection, event: PatientClassChanged) -> None:
+        to_class = EncounterClass(event.to_class)
+        self._set_class(db, event, to_class)
+        # A06 (outpatient or ED to inpatient) is when the inpatient stay begins.
+        becomes_inpatient = (
+            rule_class(to_class) is PatientClass.INPATIENT
+            and rule_class(EncounterClass(event.from_class)) is not PatientClass.INPATIENT
+        )
+        kind = TransitionKind.ADMISSION if becomes_inpatient else None
+        self._record_transition(
+            db, event, event.transition_number, kind, to_class,
+            previous_class=EncounterClass(event.from_class),
+        )  # fmt: skip
+
+    def _cancelled(self, db: Connection, event: TransitionCancelled) -> None:
+        voided = {"w_encounter": str(event.originator_id), "w_number": event.transition_number}
+        previous_class = db.scalar(_PREVIOUS_CLASS, voided)
+        db.execute(_VOID, voided)
+        if previous_class is not None:
+            self._set_class(db, event, EncounterClass(previous_class))
+        self._rederive(db, event)
+
+    def _record_transition(
+        self,
+        db: Connection,
+        event: CaretrailEvent,
+        number: int,
+        kind: TransitionKind | None,
+        patient_class: EncounterClass,
+        disposition: Disposition = Disposition.UNKNOWN,
+        previous_class: EncounterClass | None = None,
+    ) -> None:
+        case, notified = self._case_context(db, str(event.patient_id))
+        db.execute(
+            rule_transitions.insert(),
+            {
+                "encounter_id": str(event.originator_id),
+                "number": number,
+                "patient_id": str(event.patient_id),
+                "kind": None if kind is None else kind.value,
+                "patient_class": rule_class(patient_class).value,
+                "disposition": disposition.value,
+                "occurred_at": event.occurred_at,
+                "recorded_at": event.timestamp,
+                "cancelled": False,
+                "has_open_case": case.has_open_case,
+                "follow_up_planned": case.follow_up_planned,
+                "notified": notified,
+                "previous_class": None if previous_class is None else previous_class.value,
+                "ref": event_ref(event),
+            },
+        )
+        if kind is not None:
+            self._rederive(db, event)
+
+    def _set_class(
+        self, db: Connection, event: CaretrailEvent, patient_class: EncounterClass
+    ) -> None:
+        db.execute(
+            _SET_CLASS,
+            {"w_encounter": str(event.originator_id), "patient_class": patient_class.value},
+        )
+
+    def _class_of(self, db: Connection, event: CaretrailEvent) -> EncounterClass:
+        stored = db.scalar(_CLASS_OF, {"w_encounter": str(event.originator_id)})
+        return EncounterClass(stored) if stored is not None else EncounterClass.UNKNOWN
+
+    # Cases and actions
+
+    def _case_opened(self, db: Connection, event: CaseOpened) -> None:
+        db.execute(
+            rule_cases.insert(),
+            {
+                "case_id": str(event.originator_id),
+                "patient_id": str(event.patient_id),
+                "open": True,
+                "case_manager": None,
+                "active_referrals": 0,
+            },
+        )
+
+    def _case_manager_assigned(self, db: Connection, event: CaseManagerAssigned) -> None:
+        self._change_case(db, event, case_manager=event.case_manager)
+
+    def _case_closed(self, db: Connection, event: CaseClosed) -> None:
+        self._change_case(db, event, open=False)
+
+    def _case_reopened(self, db: Connection, event: CaseReopened) -> None:
+        self._change_case(db, event, open=True)
+
+    def _referral_made(self, db: Connection, event: ReferralMade) -> None:
+        db.execute(_COUNT_REFERRAL, {"w_case": str(event.originator_id), "delta": 1})
+        self._action(db, event)
+
+    def _referral_declined(self, db: Connection, event: ReferralDeclined) -> None:
+        db.execute(_COUNT_REFERRAL, {"w_case": str(event.originator_id), "delta": -1})
+
+    def _change_case(self, db: Connection, event: CaretrailEvent, **values: Any) -> None:
+        db.execute(_CHANGE_CASE, {"w_case": str(event.originator_id), **values})
+
+    def _action(self, db: Connection, event: CaretrailEvent) -> None:
+        successful = not (
+            isinstance(event, ContactLogged) and event.outcome != ContactOutcome.SUCCESSFUL
+        )
+        db.execute(
+            rule_actions.insert(),
+            [
+                {
+                    "ref": event_ref(event),
+                    "kind": kind.value,
+                    "patient_id": str(event.patient_id),
+                    "occurred_at": event.occurred_at,
+                    "recorded_at": event.timestamp,
+                    "successful": successful,
+                }
+                for kind in sorted(action_kinds(event))
+            ],
+        )
+        self._rederive(db, event)
+
+    def _case_context(self, db: Connection, patient_id: str) -> tuple[CaseContext, bool]:
+        """What the patient's open cases say now, and whether one has a case manager."""
+        open_cases = db.execute(_OPEN_CASES, {"w_patient": patient_id}).all()
+        context = CaseContext(
+            has_open_case=bool(open_cases),
+            follow_up_planned=any(row.active_referrals > 0 for row in open_cases),
+        )
+        return context, any(row.case_manager is not None for row in open_cases)
+
+    # Identities
+
+    def _merged(self, db: Connection, event: PatientMergedInto) -> None:
+        db.execute(
+            rule_patient_links.insert(),
+            {"retired_id": str(event.patient_id), "survivor_id": str(event.survivor_id)},
+        )
+        self._rederive(db, event)
+
+    def _unmerged(self, db: Connection, event: PatientUnmerged) -> None:
+        db.execute(_UNLINK, {"w_patient": str(event.patient_id)})
+        self._rederive(db, event)
+        self._rederive(db, event, str(event.survivor_id))
+
+    # Alerts
+
+    def _alert_changed(self, db: Connection, event: CaretrailEvent) -> None:
+        mirrored = _ALERT_MIRROR[type(event)](event)
+        if isinstance(event, AlertRaised):
+            db.execute(_CHANGE_CONDITION, {"w_key": event.condition_key, **mirrored})
+        else:
+            db.execute(_MIRROR_BY_ALERT, {"w_alert": str(event.originator_id), **mirrored})
+
+    # Re-deriving a patient's conditions
+
+    def _rederive(
+        self, db: Connection, event: CaretrailEvent, patient_id: str | None = None
+    ) -> None:
+        patients = sorted(_linked(db, patient_id or str(event.patient_id)))
+        transitions = _known_transitions(db, patients)
+        actions = _known_actions(db, patients)
+        conditions = derive_conditions(transitions, actions, self.rules)
+        if _store_conditions(db, patients, conditions, event):
+            _store_flags(db, patients, derive_flags(conditions))
+
+
+def _mirror_cause(event: AlertCauseNoted) -> dict[str, Any]:
+    return {"alert_digest": event.cause.digest()}
+
+
+def _mirror_reopen(event: AlertCauseNoted) -> dict[str, Any]:
+    return {
+        "alert_state": AlertState.OPEN.value,
+        "alert_escalated": False,
+        "alert_snoozed_until": None,
+        **_mirror_cause(event),
+    }
+
+
+_ALERT_MIRROR: Final[Mapping[type[CaretrailEvent], Callable[[Any], dict[str, Any]]]] = {
+    AlertRaised: _mirror_reopen,
+    AlertReopened: _mirror_reopen,
+    AlertUpdated: _mirror_cause,
+    AlertAcknowledged: lambda _: {"alert_state": AlertState.ACKNOWLEDGED.value,
+                                  "alert_snoozed_until": None},
+    AlertSnoozed: lambda event: {"alert_state": AlertState.SNOOZED.value,
+                                 "alert_snoozed_until": event.until},
+    AlertEscalated: lambda _: {"alert_escalated": True},
+    AlertResolved: lambda _: {"alert_state": AlertState.RESOLVED.value},
+    AlertRetracted: lambda _: {"alert_state": AlertState.RETRACTED.value},
+}  # fmt: skip
+
+
+def _linked(db: Connection, patient_id: str) -> set[str]:
+    """The patient and every identity merged with it (A40), transitively."""
+    linked = {patient_id}
+    while True:
+        ids = sorted(linked)
+        rows = db.execute(_LINKS, {"retired": ids, "survivors": ids})
+        grown = linked | {id_ for row in rows for id_ in (row.retired_id, row.survivor_id)}
+        if grown == linked:
+            return linked
+        linked = grown
+
+
+def _known_transitions(db: Connection, patients: list[str]) -> list[KnownTransition]:
+    return [_known_transition(row) for row in db.execute(_TRANSITIONS_OF, {"patients": patients})]
+
+
+def _known_transition(row: Row[Any]) -> KnownTransition:
+    return KnownTransition(
+        fact=TransitionFact(
+            kind=TransitionKind(row.kind),
+            encounter_id=row.encounter_id,
+            patient_id=row.patient_id,
+            occurred_at=row.occurred_at,
+            patient_class=PatientClass(row.patient_class),
+            disposition=Disposition(row.disposition),
+            cancelled=row.cancelled,
+        ),
+        number=row.number,
+        recorded_at=row.recorded_at,
+        case=CaseContext(has_open_case=row.has_open_case, follow_up_planned=row.follow_up_planned),
+        notified=row.notified,
+        ref=row.ref,
+    )
+
+
+def _known_actions(db: Connection, patients: list[str]) -> list[KnownAction]:
+    return [
+        KnownAction(
+            ActionFact(
+                kind=ActionKind(row.kind), occurred_at=row.occurred_at, successful=row.successful
+            ),
+            row.recorded_at,
+            row.ref,
+        )
+        for row in db.execute(_ACTIONS_OF, {"patients": patients})
+    ]
+
+
+def _store_conditions(
+    db: Connection, patients: list[str], conditions: Sequence[Condition], event: CaretrailEvent
+) -> bool:
+    """Write what changed; a stored condition no longer derived was voided by this event.
+    Returns whether a readmission or high-utilizer condition (a flag's source) changed."""
+    stored = {row.condition_key: row for row in db.execute(_STORED, {"patients": patients})}
+    derived = {condition.condition_key: condition for condition in conditions}
+    new = [_condition_row(c) for key, c in sorted(derived.items()) if key not in stored]
+    changed = [
+        {"w_key": key, **_condition_row(condition)}
+        for key, condition in sorted(derived.items())
+        if key in stored and tuple(stored[key])[2:] != _signature(condition)
+    ]
+    withdrawn = [
+        {
+            "w_key": key,
+            "status": ConditionStatus.WITHDRAWN.value,
+            "settled_by": event_ref(event),
+            "settled_at": event.timestamp,
+        }
+        for key, row in sorted(stored.items())
+        if key not in derived and row.status != ConditionStatus.WITHDRAWN
+    ]
+    for statement, rows in (
+        (alert_conditions.insert(), new),
+        (_CHANGE_CONDITION, changed),
+        (_CHANGE_CONDITION, withdrawn),
+    ):
+        if rows:
+            db.execute(statement, rows)
+    rules = [
+        row.get("rule_id") or stored[row["w_key"]].rule_id for row in [*new, *changed, *withdrawn]
+    ]
+    return not _FLAG_RULES.isdisjoint(rules)
+
+
+# What tells whether a stored condition is still what the facts say (the cause is in the digest).
+_STORED = select(
+    alert_conditions.c.condition_key,
+    alert_conditions.c.rule_id,
+    alert_conditions.c.digest,
+    alert_conditions.c.raise_at,
+    alert_conditions.c.escalate_at,
+    alert_conditions.c.status,
+    alert_conditions.c.settled_by,
+    alert_conditions.c.settled_at,
+    alert_conditions.c.known_at,
+).where(alert_conditions.c.patient_id.in_(bindparam("patients", expanding=True)))
+
+
+def _signature(condition: Condition) -> tuple[Any, ...]:
+    return (
+        condition.cause.digest(),
+        condition.raise_at,
+        condition.escalate_at,
+        condition.status.value,
+        condition.settled_by,
+        condition.settled_at,
+        condition.known_at,
+    )
+
+
+def _condition_row(condition: Condition) -> dict[str, Any]:
+    cause = condition.cause
+    return {
+        "condition_key": condition.condition_key,
+        "alert_id": str(alert_id_for(condition.patient_id, condition.condition_key)),
+        "patient_id": str(condition.patient_id),
+        "rule_id": cause.rule_id,
+        "rule_version": cause.rule_version,
+        "severity": str(cause.severity),
+        "reason": cause.reason,
+        "facts": json.dumps(dict(cause.facts), sort_keys=True),
+        "digest": cause.digest(),
+        "encounter_id": str(cause.encounter_id),
+        "transition_number": cause.transition_number,
+        "raise_at": _utc(condition.raise_at),
+        "due_at": _utc(cause.due_at),
+        "escalate_at": _utc(condition.escalate_at),
+        "status": condition.status.value,
+        "settled_by": condition.settled_by,
+        "settled_at": _utc(condition.settled_at),
+        "known_at": _utc(condition.known_at),
+    }
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else utc_instant(moment)
+
+
+def _store_flags(db: Connection, patients: list[str], flags: Sequence[PatientFlag]) -> None:
+    db.execute(_FORGET_FLAGS, {"patients": patients})
+    if flags:
+        db.execute(
+            patient_flags.insert(),
+            [
+                {
+                    "patient_id": str(flag.patient_id),
+                    "flag": flag.flag,
+                    "since": flag.since,
+                    "condition_key": flag.condition_key,
+                    "reason": flag.reason,
+                }
+                for flag in flags
+            ],
+        )
+
+
+# Queries ----------------------------------------------------------------------------------------
+
+
+def alert_work(db: Connection, now: datetime) -> list[AlertWork]:
+    """What the scheduler must do at `now`, in a stable order; empty once alerts match the rules."""
+    unsettled = alert_conditions.c.status == ConditionStatus.PENDING.value
+    alert_open = alert_conditions.c.alert_state.in_([state.value for state in _OPEN_STATES])
+    rows = db.execute(
+        select(alert_conditions)
+        .where(
+            or_(
+                and_(unsettled, alert_conditions.c.raise_at <= now, ~alert_open),
+                and_(
+                    unsettled,
+                    alert_open,
+                    or_(
+                        alert_conditions.c.alert_digest != alert_conditions.c.digest,
+                        and_(
+                            alert_conditions.c.escalate_at <= now,
+                            ~alert_conditions.c.alert_escalated,
+                        ),
+                    ),
+                ),
+                and_(~unsettled, alert_open),
+            )
+        )
+        .order_by(alert_conditions.c.condition_key)
+    )
+    return [work for row in rows for work in _steps(row, now)]
+
+
+class AlertWorkQuery:
+    """The deadline projection as the scheduler's source of work (`AlertWorkSource`)."""
+
+    def __init__(self, store: ProjectionStore) -> None:
+        self.store = store
+
+    def alert_work(self, now: datetime) -> list[AlertWork]:
+        with self.store.engine.connect() as db:
+            return alert_work(db, now)
+
+
+def _steps(row: Row[Any], now: datetime) -> list[AlertWork]:
+    status = ConditionStatus(row.status)
+    alert_open = row.alert_state in _OPEN_STATES
+    if status is ConditionStatus.SATISFIED:
+        return [_work(AlertStep.RESOLVE, row)]
+    if status is ConditionStatus.WITHDRAWN:
+        return [_work(AlertStep.RETRACT, row)]
+    steps = []
+    if not alert_open:
+        steps.append(AlertStep.RAISE)
+    elif row.alert_digest != row.digest:
+        steps.append(AlertStep.UPDATE)
+    if _overdue(row, now, just_raised=not alert_open):
+        steps.append(AlertStep.ESCALATE)
+    return [_work(step, row) for step in steps]
+
+
+def _overdue(row: Row[Any], now: datetime, just_raised: bool) -> bool:
+    if row.escalate_at is None or utc_instant(now) < row.escalate_at:
+        return False
+    if just_raised:
+        return True
+    snoozed = row.alert_snoozed_until is not None and utc_instant(now) < row.alert_snoozed_until
+    return not row.alert_escalated and not snoozed
+
+
+def _work(step: AlertStep, row: Row[Any]) -> AlertWork:
+    return AlertWork(
+        step=step,
+        patient_id=UUID(row.patient_id),
+        condition_key=row.condition_key,
+        cause=AlertCause(
+            rule_id=row.rule_id,
+            rule_version=row.rule_version,
+            severity=Severity(row.severity),
+            reason=row.reason,
+            facts=json.loads(row.facts),
+            due_at=row.due_at,
+            encounter_id=UUID(row.encounter_id),
+            transition_number=row.transition_number,
+        ),
+        settled_by=row.settled_by,
+    )
+
+
+@dataclass(frozen=True)
+class WouldAlert:
+    """A condition that a continuously ticking scheduler turned into an alert at `alerted_at`."""
+
+    condition_key: str
+    rule_id: str
+    rule_version: str
+    severity: str
+    alerted_at: datetime
+    reason: str
+
+
+def would_alert(db: Connection, start: datetime, end: datetime) -> list[WouldAlert]:
+    """Conditions that fell due in [start, end) while caretrail knew of them and before they were
+    settled: the alerts a scheduler would have raised in that period (for backtests)."""
+    alerted = []
+    for row in db.execute(select(alert_conditions).order_by(alert_conditions.c.condition_key)):
+        at = max(row.raise_at, row.known_at)
+        settled_first = row.settled_at is not None and row.settled_at <= at
+        if not settled_first and utc_instant(start) <= at < utc_instant(end):
+            alerted.append(
+                WouldAlert(row.condition_key, row.rule_id, row.rule_version, row.severity, at,
+                           row.reason)
+            )  # fmt: skip
+    return alerted
+
+
+def flags_of(db: Connection, patient_id: UUID) -> list[PatientFlag]:
+    rows = db.execute(
+        select(patient_flags)
+        .where(patient_flags.c.patient_id == str(patient_id))
+        .order_by(patient_flags.c.flag)
+    )
+    return [
+        PatientFlag(UUID(row.patient_id), row.flag, row.since, row.condition_key, row.reason)
+        for row in rows
+    ]

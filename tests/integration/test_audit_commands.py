@@ -1,0 +1,84 @@
+"""`caretrail audit seal|verify|export` on a SQLite store, tampered with behind caretrail's back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from datetime import date
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from domain.case import CaseSource
+from domain.patient import Demographics, Identifier
+from services.application import CareTrail, Provenance
+from tests.terminal import Terminal, terminal
+
+__all__ = ["terminal"]
+
+NURSE = Provenance("cm.chen")
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/caretrail.db"
+
+
+@pytest.fixture
+def case(app: CareTrail) -> UUID:
+    patient = app.register_patient(
+        [Identifier("884422", "GENHOSP")], Demographics("Nguyen", "Linh", date(1951, 4, 9)), NURSE
+    )
+    case = app.open_case(patient, CaseSource.REFERRAL, "PCP", NURSE)
+    app.assign_case_manager(case, "cm.chen", "caseload", NURSE)
+    return case
+
+
+def test_seal_verify_and_a_changed_byte_named_by_position(
+    case: UUID, terminal: Terminal, store_url: str, tmp_path: Path
+) -> None:
+    anchors = tmp_path / "anchors.jsonl"
+    assert "sealed up to position 3" in terminal.ok("audit", "seal", "--anchor", str(anchors))
+    assert json.loads(anchors.read_text())["position"] == 3
+    assert "intact: 3 sealed events" in terminal.ok("audit", "verify", "--anchor", str(anchors))
+    with sqlite3.connect(store_url.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE stored_events SET state = replace(state, 'PCP', 'PCX') WHERE rowid = 2")
+    line = terminal.refused("audit", "verify")
+    assert "altered at position 2" in line
+
+
+def test_export_a_case_as_fhir_and_a_patient_as_csv(
+    app: CareTrail, case: UUID, terminal: Terminal, tmp_path: Path
+) -> None:
+    terminal.ok("audit", "seal")
+    bundle = json.loads(terminal.ok("audit", "export", "--case", str(case)))
+    assert bundle["resourceType"] == "Bundle"
+    kinds = [entry["resource"]["resourceType"] for entry in bundle["entry"]]
+    assert kinds == ["AuditEvent", "Provenance"] * 2
+    out = tmp_path / "history.csv"
+    patient = app.case(case).patient_id
+    terminal.ok(
+        "audit", "export", "--patient", str(patient), "--format", "csv", "--output", str(out)
+    )
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [row["event_type"].removeprefix("caretrail.") for row in rows] == [
+        "PatientRegistered", "CaseOpened", "CaseManagerAssigned",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arguments", "reason"),
+    [
+        (("export",), "exactly one of --patient or --case"),
+        (("export", "--patient", "00000000-0000-4000-8000-000000000000"), "no events of"),
+        (("export", "--case", "x"), "not a valid UUID"),
+        (("verify", "--anchor", "/no/such/file"), "does not exist"),
+    ],
+)
+def test_bad_audit_commands_are_refused_in_one_line(
+    case: UUID, terminal: Terminal, arguments: tuple[str, ...], reason: str
+) -> None:
+    assert reason in terminal.refused("audit", *arguments)
