@@ -1,0 +1,78 @@
+"""`caretrail ingest` for backfills and `caretrail quarantine list|show|retry`, on an SQLite file
+(the embedded default, whose identity key is created beside it)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from caretrail.cli import cli
+from ingest.mllp import frame
+from tests.adt_support import fixture_bytes
+
+
+@pytest.fixture
+def caretrail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("CARETRAIL_DATABASE_URL", f"sqlite:///{tmp_path}/caretrail.db")
+    monkeypatch.setenv("CARETRAIL_TIMEZONE", "UTC")
+    monkeypatch.delenv("CARETRAIL_IDENTITY_KEY", raising=False)
+    return CliRunner()
+
+
+def run(caretrail: CliRunner, *args: str) -> Result:
+    return caretrail.invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_a_backfill_is_counted_by_outcome_and_its_rejects_quarantined(
+    caretrail: CliRunner, tmp_path: Path
+) -> None:
+    plain = tmp_path / "admissions.hl7"
+    plain.write_bytes(  # LF-separated, one message after another
+        (fixture_bytes("epic_a01_admit_inpatient") + fixture_bytes("a02_transfer_to_icu")).replace(
+            b"\r", b"\n"
+        )
+    )
+    framed = tmp_path / "later.mllp"
+    framed.write_bytes(
+        frame(fixture_bytes("a13_cancel_discharge"))  # before the discharge it cancels
+        + frame(b"garbage")
+        + frame(fixture_bytes("epic_a01_admit_inpatient"))  # a resend
+    )
+
+    done = run(caretrail, "ingest", str(plain), str(framed))
+
+    assert done.exit_code == 1
+    assert "5 messages: applied 2, duplicate 1, refused 1, rejected 1" in done.output
+    assert "2 quarantined; see: caretrail quarantine list" in done.output
+
+    listed = run(caretrail, "quarantine", "list").output.splitlines()
+    assert len(listed) == 2
+    refused_id = int(listed[0].split()[0])
+    assert "EPIC@UMCMAIN  EPC000186577  A13  AE" in listed[0]
+    assert "AR  not an HL7 v2 message" in listed[1]
+
+    shown = run(caretrail, "quarantine", "show", str(refused_id)).output
+    assert re.search(r"outcome\s+refused \(AE\)", shown)
+    assert "  EVN|A13|" in shown
+
+    (tmp_path / "discharge.hl7").write_bytes(fixture_bytes("a03_discharge_home"))
+    assert run(caretrail, "ingest", str(tmp_path / "discharge.hl7")).exit_code == 0
+    retried = run(caretrail, "quarantine", "retry", str(refused_id))
+    assert retried.exit_code == 0
+    assert f"{refused_id:>8}  AA  applied" in retried.output
+
+    still = run(caretrail, "quarantine", "retry", "--all")
+    assert still.exit_code == 1
+    assert "AR  rejected" in still.output
+    assert len(run(caretrail, "quarantine", "list").output.splitlines()) == 1
+
+
+def test_quarantine_commands_explain_what_they_cannot_do(caretrail: CliRunner) -> None:
+    assert run(caretrail, "quarantine", "list").output.strip() == "the quarantine is empty"
+    missing = run(caretrail, "quarantine", "show", "999")
+    assert missing.exit_code == 1
+    assert "no archived message 999" in missing.output
+    assert run(caretrail, "quarantine", "retry").exit_code == 2

@@ -1,0 +1,80 @@
+"""`POST /api/v1/adt` on PostgreSQL: the ACK comes back as the body, the status follows MSA-1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from domain.users import Role
+from ingest.ack import parse_ack
+from ingest.hl7v2 import Rejection
+from tests.adt_support import SITE_KEY, fixture_bytes, names, stored_events
+from tests.api_client import Api, open_api
+
+HL7 = {"Content-Type": "application/hl7-v2"}
+
+
+@pytest.fixture
+def api(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    key = SITE_KEY.identity_key
+    assert key is not None
+    monkeypatch.setenv("CARETRAIL_IDENTITY_KEY", key.get_secret_value())
+    monkeypatch.setenv("CARETRAIL_TIMEZONE", "UTC")
+    opened = open_api(postgres_url)
+    yield opened
+    worker = getattr(opened.app.state, "adt_worker", None)
+    if worker is not None:
+        worker.stop(10)
+    opened.close()
+
+
+@pytest.fixture
+def feed(api: Api) -> Iterator[TestClient]:
+    token = api.token(api.add_user("feed.epic", Role.ADT_FEED))
+    with TestClient(api.app, headers={"Authorization": f"Bearer {token}"}) as client:
+        yield client
+
+
+def post(feed: TestClient, body: bytes) -> tuple[int, str, str]:
+    response = feed.post("/api/v1/adt", content=body, headers=HL7)
+    ack = parse_ack(response.content)
+    assert not isinstance(ack, Rejection), response.text
+    assert response.headers["content-type"].startswith("application/hl7-v2")
+    return response.status_code, ack.code, ack.control_id
+
+
+def test_an_accepted_message_is_answered_200_with_its_ack(feed: TestClient, api: Api) -> None:
+    assert post(feed, fixture_bytes("epic_a01_admit_inpatient")) == (200, "AA", "EPC000184721")
+    assert post(feed, fixture_bytes("epic_a01_admit_inpatient")) == (200, "AA", "EPC000184721")
+
+    made = names(stored_events(api.services.caretrail))
+    assert made.count("AdtMessageAccepted") == 1
+    assert "EncounterRegistered" in made
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        pytest.param(b"not an HL7 message", 400, "AR", id="unreadable"),
+        pytest.param(fixture_bytes("a20_bed_status_no_patient"), 400, "AR", id="unsupported"),
+        pytest.param(fixture_bytes("a12_cancel_transfer"), 422, "AE", id="refused"),
+    ],
+)
+def test_a_message_not_applied_is_answered_4xx_with_its_ack(
+    feed: TestClient, body: bytes, status: int, code: str
+) -> None:
+    answered_status, answered_code, _ = post(feed, body)
+    assert (answered_status, answered_code) == (status, code)
+
+
+def test_a_reused_control_id_is_a_conflict(feed: TestClient) -> None:
+    post(feed, fixture_bytes("a03_discharge_home"))
+    reused = fixture_bytes("a03_discharge_home").replace(b"|01|", b"|03|")
+    assert post(feed, reused) == (409, "AE", "EPC000186510")
+
+
+def test_an_oversized_body_is_refused_before_it_is_read_as_hl7(feed: TestClient) -> None:
+    response = feed.post("/api/v1/adt", content=b"MSH|" + b"x" * (5 * 1024 * 1024), headers=HL7)
+    assert response.status_code == 413
