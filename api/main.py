@@ -1,0 +1,87 @@
+"""The caretrail web application: the REST API under /api/v1, with its OpenAPI document.
+
+Server-rendered dashboard pages (Jinja2 templates in api/templates) get a router of their own,
+included in `create_app` beside the API; they share its services and sign-in (the session cookie).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from api.deps import API_PREFIX, ApiServices
+from api.problems import Problem, add_problem_handlers
+from api.routers import api_router
+from api.settings import ApiSettings
+from services.application import Clock, utc_now
+from services.bootstrap import bootstrap
+from services.settings import Settings
+from services.users import open_user_accounts
+
+DESCRIPTION = """\
+Care transitions and case management: every change is an immutable event naming who made it,
+and every read of patient data is recorded the same way.
+
+Sign in with a bearer token (`POST /api/v1/auth/token`, or a token of the site's identity
+provider) or, from the dashboard, a session cookie. Changes to a case need `If-Match` with the
+case's `ETag` (its version): a stale one answers 409 with the current version, none answers 428.
+Errors are `application/problem+json` (RFC 9457); `type` names the specific rule that refused.
+"""
+
+
+def create_app(services: ApiServices) -> FastAPI:
+    app = FastAPI(
+        title="caretrail",
+        version="1",
+        description=DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
+    )
+    app.state.services = services
+    add_problem_handlers(app)
+    app.include_router(api_router(), prefix=API_PREFIX)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _with_problem_schema(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def app_from_settings(
+    settings: Settings | None = None,
+    api_settings: ApiSettings | None = None,
+    clock: Clock = utc_now,
+) -> FastAPI:
+    """The application on the configured stores (what `caretrail serve` runs)."""
+    settings = settings or Settings()
+    services = ApiServices.wire(
+        bootstrap(settings, clock),
+        open_user_accounts(settings, clock),
+        api_settings or ApiSettings(),
+    )
+    return create_app(services)
+
+
+def _with_problem_schema(document: dict[str, Any]) -> dict[str, Any]:
+    # Problem responses are declared by reference (as application/problem+json, not FastAPI's
+    # application/json), so their schema is added to the components here.
+    _, definitions = models_json_schema(
+        [(Problem, "serialization")], ref_template="#/components/schemas/{model}"
+    )
+    document.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
+    return document

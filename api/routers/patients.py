@@ -1,0 +1,68 @@
+"""Patients: registration at intake, and their identifiers and demographics (an audited read)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.auth.principal import Principal
+from api.authorization import INTAKE, patient_read_purpose
+from api.case_access import etag
+from api.deps import API_PREFIX, Services, require_roles
+from api.models.common import Moment
+from api.models.patients import PatientVersion, PatientView, RegisterPatient
+from api.problems import problem_responses
+from api.read_audit import ClinicalReadAudit
+from domain.access import ReadInteraction, RecordType
+from services.application import Provenance
+
+router = APIRouter(prefix="/patients", tags=["patients"])
+
+Intake = Annotated[Principal, Depends(require_roles(*INTAKE))]
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a patient (referral intake; ADT registers through the feed)",
+    responses=problem_responses(400, 401, 403, 422),
+)
+def register_patient(
+    registration: RegisterPatient, principal: Intake, response: Response, services: Services
+) -> PatientVersion:
+    patient_id = services.caretrail.register_patient(
+        [identifier.to_domain() for identifier in registration.identifiers],
+        registration.demographics(),
+        Provenance(principal.username, registration.occurred_at, "api"),
+    )
+    response.headers["Location"] = f"{API_PREFIX}/patients/{patient_id}"
+    response.headers["ETag"] = etag(1)
+    return PatientVersion(patient_id=patient_id, version=1)
+
+
+@router.get(
+    "/{patient_id}",
+    summary="Show a patient, now or as caretrail knew them at a time",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def show_patient(
+    patient_id: UUID,
+    audit: ClinicalReadAudit,
+    response: Response,
+    services: Services,
+    as_of: Annotated[Moment | None, Query(description="Recorded time to replay to")] = None,
+) -> PatientView:
+    purpose = patient_read_purpose(audit.principal)
+    app = services.caretrail
+    patient = app.patient(patient_id) if as_of is None else app.patient_as_of(patient_id, as_of)
+    audit.record(
+        patient.id,
+        (RecordType.PATIENT, patient.id),
+        ReadInteraction.READ if as_of is None else ReadInteraction.AS_OF_READ,
+        purpose,
+        detail="" if as_of is None else f"as of {as_of.isoformat()}",
+    )
+    response.headers["ETag"] = etag(patient.version)
+    return PatientView.of(patient)
