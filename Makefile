@@ -11,7 +11,7 @@ demo: $(VENV)/.installed
 	$(BIN)/caretrail demo $(ARGS)
 
 test: $(VENV)/.installed-test postgres
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from datetime import datetime
 from uuid import UUID
@@ -11,7 +12,6 @@ from eventsourcing.persistence import PersistenceError
 
 from caretrail.case_commands import case
 from caretrail.context import CliContext
-from caretrail.demo import demo
 from caretrail.render import as_json, log_entry, log_line
 from domain.errors import DomainRuleViolation
 from domain.patient import Demographics, Identifier
@@ -23,7 +23,44 @@ from services.settings import Settings
 REFUSALS = (DomainRuleViolation, NotFound, VersionConflict, DatabaseUrlError, ValueError)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Loaded only when used: a case command should not pay for importing the API, Kafka clients
+# and the projections (that import alone takes over a second).
+LAZY_COMMANDS = {
+    "adt-inbound": "caretrail.ingest_commands:adt_inbound",
+    "alerts": "caretrail.alert_commands:alerts_group",
+    "audit": "caretrail.audit_commands:audit_group",
+    "consume": "caretrail.pipeline_commands:consume",
+    "demo": "caretrail.demo:demo",
+    "ingest": "caretrail.ingest_commands:ingest",
+    "mllp": "caretrail.ingest_commands:mllp",
+    "projections": "caretrail.projection_commands:projections_group",
+    "quarantine": "caretrail.ingest_commands:quarantine",
+    "relay": "caretrail.pipeline_commands:relay",
+    "replay": "caretrail.projection_commands:replay",
+    "rules": "caretrail.alert_commands:rules_group",
+    "run": "caretrail.pipeline_commands:run",
+    "scheduler": "caretrail.alert_commands:scheduler",
+    "serve": "caretrail.serve_commands:serve",
+    "users": "caretrail.user_commands:users",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands named in LAZY_COMMANDS are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, _, name = LAZY_COMMANDS[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--database",
     envvar="CARETRAIL_DATABASE_URL",
@@ -117,7 +154,6 @@ def show_patient(context: CliContext, patient_id: UUID, as_of: str | None) -> No
 
 
 cli.add_command(case)
-cli.add_command(demo)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,6 +17,7 @@ from uuid import UUID
 import click
 from tqdm import tqdm
 
+from caretrail.alert_commands import alert_summary
 from domain.case import (
     AssessedNeed,
     AssessmentDomain,
@@ -31,6 +32,7 @@ from domain.case import (
 )
 from domain.encounter import Disposition, PatientClass, TransitionKind
 from domain.patient import Demographics, Identifier
+from projections.store import ProjectionStore, projection_url
 from services.application import CareTrail, Provenance
 from services.bootstrap import bootstrap
 from services.settings import Settings
@@ -241,6 +243,7 @@ class DemoPopulation:
 def demo(patients: int, seed: int, store: str, no_serve: bool) -> None:
     """Feed a synthetic, seeded population through caretrail and summarize it."""
     _recreate_sqlite_file(store)
+    _recreate_sqlite_file(projection_url(store))  # read models of an earlier run would be stale
     app = bootstrap(Settings(database_url=store))
     anchor = datetime.combine(
         datetime.now(UTC).date() - timedelta(days=35), datetime.min.time(), UTC
@@ -250,6 +253,9 @@ def demo(patients: int, seed: int, store: str, no_serve: bool) -> None:
     elapsed = time.perf_counter() - started
     stored = sum(1 for _ in app.event_log())
     click.echo(_summary(tally, stored, elapsed, store))
+    read_models = ProjectionStore.open(store)
+    read_models.create_tables()
+    click.echo(alert_summary(app, read_models))
     if not no_serve:
         click.echo("The dashboard is not part of this release yet; nothing to serve.")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,4 +25,67 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="America/New_York",
         description="The organization's time zone: local days for deadlines, times shown",
+    )
+    events_topic: str = Field(
+        default="caretrail.events",
+        description="Kafka topic the relay publishes every stored event to",
+    )
+    events_topic_partitions: int = Field(
+        default=6,
+        ge=1,
+        description="Partitions of the topics caretrail creates; a patient's events share one",
+    )
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replicas of the topics caretrail creates (3 on a production cluster)",
+    )
+    dead_letter_suffix: str = Field(
+        default=".dlq",
+        description="Dead-letter topic of a projection consumer: the events topic plus this",
+    )
+    kafka_group_prefix: str = Field(
+        default="caretrail",
+        description="Consumer group of a projection: this prefix, a dot, the projection name",
+    )
+    kafka_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1,
+        description="Consumer group session timeout: how soon a dead consumer's share moves",
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        default=3_000,
+        ge=1,
+        description="Consumer group heartbeat interval (a third of the session timeout or less)",
+    )
+    kafka_delivery_timeout_ms: int = Field(
+        default=30_000,
+        ge=1,
+        description="How long a publish may wait for the broker before it counts as failed",
+    )
+    kafka_retry_max_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest back-off between attempts while the broker cannot be reached",
+    )
+    relay_batch_size: int = Field(
+        default=1_000,
+        ge=1,
+        description="Events the relay publishes per acknowledged batch (its position moves "
+        "once per batch)",
+    )
+    relay_poll_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        description="How long the relay waits for new events once it has caught up",
+    )
+    consumer_batch_size: int = Field(
+        default=500,
+        ge=1,
+        description="Records a projection consumer applies per database transaction",
+    )
+    heartbeat_file: Path | None = Field(
+        default=None,
+        description="Touched every few seconds while every relay/consumer loop is turning; "
+        "container healthchecks read its age",
     )
