@@ -198,6 +198,15 @@ class DemoPopulation:
             app.record_medication_reconciliation(
                 case_id, rng.randrange(0, 3), "", self._by(manager, hour + 40)
             )
+        if rng.random() < 0.7:
+            # Most clients see a clinician within the TCM week; the rest are what alerts are for.
+            app.record_follow_up_visit(
+                case_id,
+                ContactMode.FACE_TO_FACE,
+                "Dr. Osei",
+                "",
+                self._by(manager, hour + rng.randrange(72, 160)),
+            )
         if rng.random() < 0.3:
             app.evaluate_goal(
                 case_id, "g2", GoalOutcome.MET, "visit on record", self._by(manager, hour + 200)
