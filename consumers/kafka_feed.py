@@ -34,6 +34,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from domain.events import CaretrailEvent
 from projections.store import FeedPosition, Projection, ProjectionStore
 from services.envelope import EnvelopeError, decode
+from services.kafka_polling import poll_until_stopped
 from services.relay import (
     Backoff,
     Beat,
@@ -46,7 +47,6 @@ from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
-POLL_TIMEOUT_MS = 500
 # Trouble with the connection to the database or the broker, never with one event.
 NOT_THE_EVENTS_FAULT = (OperationalError, InterfaceError, KafkaError)
 
@@ -144,23 +144,17 @@ class KafkaFeed:
 
     def run(self, stop: threading.Event, beat: Beat = no_beat) -> None:
         """Consume and apply until `stop` is set."""
-        consumer: KafkaConsumer | None = None
         try:
-            while not stop.is_set():
-                beat()
-                try:
-                    consumer = consumer or self._subscribed()
-                    self._apply(consumer, consumer.poll(timeout_ms=POLL_TIMEOUT_MS))
-                except NOT_THE_EVENTS_FAULT as error:
-                    _close(consumer)
-                    consumer = None
-                    wait = self.backoff.next_wait()
-                    log.warning("%s paused %.2fs: %s", self.projection.name, wait, error)
-                    stop.wait(wait)
-                else:
-                    self.backoff.reset()
+            poll_until_stopped(
+                stop,
+                beat,
+                self._subscribed,
+                self._apply,
+                NOT_THE_EVENTS_FAULT,
+                self.backoff,
+                self.projection.name,
+            )
         finally:
-            _close(consumer)
             self.dead_letters.close()
 
     def _subscribed(self) -> KafkaConsumer:
@@ -232,9 +226,3 @@ class KafkaFeed:
             raise
         except Exception as error:
             self.dead_letters.send(record, error)
-
-
-def _close(consumer: KafkaConsumer | None) -> None:
-    if consumer is not None:
-        # No commit on close: the projection store already has every applied offset.
-        consumer.close(autocommit=False)

@@ -14,7 +14,7 @@ import threading
 from datetime import UTC, datetime
 
 from eventsourcing.persistence import PersistenceError
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -22,17 +22,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ingest.archive import Arrival
 from ingest.receiver import AdtReceiver
+from services.kafka_polling import Polled, poll_until_stopped
 from services.relay import Backoff, Beat, ensure_topic, no_beat
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
 INBOUND_TOPIC = "caretrail.adt.inbound"
-POLL_TIMEOUT_MS = 500
 # Trouble with the broker or the store, never with one message: back off and redo the batch.
 NOT_THE_MESSAGES_FAULT = (KafkaError, PersistenceError, SQLAlchemyError)
-
-Polled = dict[TopicPartition, list[ConsumerRecord]]
 
 
 class InboundAdtFeed:
@@ -51,25 +49,17 @@ class InboundAdtFeed:
         self.backoff = Backoff(settings.kafka_retry_max_seconds)
 
     def run(self, stop: threading.Event, beat: Beat = no_beat) -> None:
-        """Consume until `stop` is set; SIGTERM-safe between batches."""
-        consumer: KafkaConsumer | None = None
-        try:
-            while not stop.is_set():
-                beat()
-                try:
-                    consumer = consumer or self._subscribed()
-                    self._receive(consumer, consumer.poll(timeout_ms=POLL_TIMEOUT_MS))
-                except NOT_THE_MESSAGES_FAULT as error:
-                    # A new consumer resumes from the committed offsets: the batch comes again.
-                    _close(consumer)
-                    consumer = None
-                    wait = self.backoff.next_wait()
-                    log.warning("ADT inbound feed paused %.2fs: %s", wait, error)
-                    stop.wait(wait)
-                else:
-                    self.backoff.reset()
-        finally:
-            _close(consumer)
+        """Consume until `stop` is set; SIGTERM-safe between batches. After a fault a new
+        consumer resumes from the committed offsets: the batch comes again."""
+        poll_until_stopped(
+            stop,
+            beat,
+            self._subscribed,
+            self._receive,
+            NOT_THE_MESSAGES_FAULT,
+            self.backoff,
+            "ADT inbound feed",
+        )
 
     def _subscribed(self) -> KafkaConsumer:
         ensure_topic(self.settings, self.topic)
@@ -107,8 +97,3 @@ class InboundAdtFeed:
 
 def _where(record: ConsumerRecord) -> str:
     return f"{record.topic}/{record.partition}@{record.offset}"
-
-
-def _close(consumer: KafkaConsumer | None) -> None:
-    if consumer is not None:
-        consumer.close(autocommit=False)
