@@ -40,11 +40,10 @@ from domain.encounter import Disposition, PatientClass, TransitionKind
 from domain.errors import DomainRuleViolation
 from domain.patient import Demographics, Identifier
 from projections.alerts import Alerts, OpenAlert, attention_by_case_manager, open_alerts
-from projections.registry import all_projections
 from projections.store import ProjectionStore
 from services.alerting import AlertService
 from services.application import CareTrail, Provenance
-from services.bootstrap import bootstrap
+from services.bootstrap import bootstrap, read_models
 from services.settings import Settings
 
 ZONE = ZoneInfo("America/New_York")
@@ -112,7 +111,7 @@ class Month:
         self.agenda: list[Happening] = []
         self.order = itertools.count()
         # The scheduler feeds the deadline projection; the queues are read from the alerts one.
-        alerts = [p for p in all_projections() if isinstance(p, Alerts)]
+        alerts = [p for p in read_models() if isinstance(p, Alerts)]
         self.feed = EventStoreFeed(app, store, alerts, section_size=5000)
         self.alerting = AlertService(app)
         self.scheduler = scheduler_for(app, store, embedded=True)
@@ -357,7 +356,7 @@ def report_rebuild(app: CareTrail) -> None:
     with tempfile.TemporaryDirectory() as directory:
         store = ProjectionStore.open(f"sqlite:///{directory}/rebuild.db")
         store.create_tables()
-        projections = all_projections()
+        projections = read_models()
         started = time.perf_counter()
         feed_from_log(app, store, projections)
         rebuild_rate = raw / (time.perf_counter() - started)

@@ -27,11 +27,11 @@ from domain.encounter import EncounterRegistered, TransitionCancelled, Transitio
 from domain.events import CaretrailEvent
 from projections.alerts import Alerts, attention_by_case_manager, open_alerts
 from projections.deadlines import AlertWorkQuery, Deadlines, WouldAlert, would_alert
-from projections.registry import all_projections
 from projections.store import ProjectionStore
 from services.alerting import SUPERVISOR, AlertService
 from services.application import CareTrail
 from services.audit_chain import AuditChain
+from services.read_models import read_models
 from services.rules_config import load_ruleset
 from services.scheduler import Scheduler
 
@@ -235,7 +235,7 @@ def scheduler_for(
     event store before each tick; `chain` is sealed every tick."""
     followers: list[Callable[[], object]] = []
     if embedded:
-        deadlines = [p for p in all_projections() if isinstance(p, Deadlines)]
+        deadlines = [p for p in read_models() if isinstance(p, Deadlines)]
         followers.append(EventStoreFeed(app, store, deadlines, section_size=5000).catch_up)
     if chain is not None:
         followers.append(chain.seal)
@@ -245,7 +245,7 @@ def scheduler_for(
 def alert_summary(app: CareTrail, store: ProjectionStore) -> str:
     """One scheduler tick at the clock's now, and how it compares with raw ADT notifications."""
     done = scheduler_for(app, store, embedded=True).tick()
-    alerts = [p for p in all_projections() if isinstance(p, Alerts)]
+    alerts = [p for p in read_models() if isinstance(p, Alerts)]
     EventStoreFeed(app, store, alerts, section_size=5000).catch_up()
     with store.engine.connect() as db:
         waiting = attention_by_case_manager(db, app.clock())

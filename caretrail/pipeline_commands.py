@@ -22,8 +22,8 @@ import click
 from caretrail.context import CliContext
 from consumers.embedded import EventStoreFeed
 from consumers.kafka_feed import KafkaFeed
-from projections.registry import all_projections
 from projections.store import Projection, ProjectionStore
+from services.read_models import read_models
 from services.relay import Beat, Relay
 from services.settings import Settings
 
@@ -64,7 +64,7 @@ def relay(context: CliContext, replay_from: int | None) -> None:
 def consume(context: CliContext, names: tuple[str, ...]) -> None:
     """Feed projections from the events topic, each as a consumer group of its own."""
     settings = _with_broker(context.settings)
-    chosen = _chosen(all_projections(), names)
+    chosen = _chosen(read_models(), names)
     store = _projection_store(settings)
     try:
         run_workers(_kafka_feeds(settings, store, chosen), settings.heartbeat_file)
@@ -81,7 +81,7 @@ def run(context: CliContext) -> None:
     """
     settings = context.settings
     store = _projection_store(settings)
-    projections = all_projections()
+    projections = read_models()
     workers: dict[str, Worker]
     if settings.kafka_bootstrap is None:
         feed = EventStoreFeed(context.app, store, projections)

@@ -23,9 +23,9 @@ from consumers.embedded import EventStoreFeed
 from domain.calendar import utc_instant
 from projections.alerts import OpenAlert, open_alerts
 from projections.plan_views import PlanView, plan_view
-from projections.registry import all_projections
 from projections.store import EVENT_STORE_FEED, FeedPosition, Projection, ProjectionStore
 from services.application import CareTrail
+from services.read_models import read_models
 
 Progress = Callable[[int], object]
 
@@ -41,7 +41,7 @@ def caught_up_store(context: CliContext) -> ProjectionStore:
     a broker, the consumers keep them current, and a second feed would interleave differently)."""
     store = live_store(context)
     if context.settings.kafka_bootstrap is None:
-        EventStoreFeed(context.app, store, all_projections(), section_size=5000).catch_up()
+        EventStoreFeed(context.app, store, read_models(), section_size=5000).catch_up()
     return store
 
 
@@ -172,7 +172,7 @@ def _verify(context: CliContext, selected: Sequence[Projection]) -> None:
 
 
 def _selected(names: tuple[str, ...]) -> list[Projection]:
-    available = {projection.name: projection for projection in all_projections()}
+    available = {projection.name: projection for projection in read_models()}
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise click.BadParameter(
@@ -200,7 +200,7 @@ def replay(
 ) -> None:
     """Rebuild plan views and alerts as they stood at a past time (events recorded by then)."""
     moment = context.time(as_of)
-    projections = [p for p in all_projections() if p.name in ("plan_views", "alerts", "deadlines")]
+    projections = [p for p in read_models() if p.name in ("plan_views", "alerts", "deadlines")]
     with _replay_store(into) as store:
         replayed = feed_from_log(context.app, store, projections, recorded_until=moment)
         click.echo(f"As of {moment.isoformat()}: {replayed} events replayed")
@@ -219,7 +219,7 @@ def _replay_store(into: str | None) -> Iterator[ProjectionStore]:
             yield store
         return
     store = _opened(into)
-    if any(store.position(p.name) for p in all_projections()):
+    if any(store.position(p.name) for p in read_models()):
         raise click.BadParameter(f"{into} already holds read models", param_hint="--into")
     yield store
 

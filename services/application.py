@@ -209,9 +209,7 @@ class CareTrail(Application[UUID]):
 
     # Cases
 
-    def open_case(
-        self, patient_id: UUID, source: CaseSource, reason: str, by: Provenance
-    ) -> UUID:
+    def open_case(self, patient_id: UUID, source: CaseSource, reason: str, by: Provenance) -> UUID:
         self._load(Patient, patient_id)
         case = Case.open(uuid4(), patient_id, source, reason, self._action(by))
         self.save(case)

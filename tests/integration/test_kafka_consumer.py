@@ -16,10 +16,10 @@ from sqlalchemy import Connection
 from consumers.kafka_feed import KafkaFeed, feed_name
 from domain.events import CaretrailEvent
 from projections.audit_trail import AuditTrail
-from projections.registry import all_projections
 from projections.store import ProjectionStore
 from services.application import CareTrail
 from services.envelope import encode, to_envelope
+from services.read_models import read_models
 from services.relay import Relay, ensure_topic, kafka_producer
 from services.settings import Settings
 from tests.kafka_broker import TansuBroker
@@ -196,7 +196,7 @@ def test_caretrail_run_feeds_every_projection_in_one_process_until_sigterm(
     wait_until(heartbeat.exists, timeout=10, what="a heartbeat")
     site.send_signal(signal.SIGTERM)
     assert site.wait(timeout=30) == 0
-    for projection in all_projections():
+    for projection in read_models():
         assert fed_events(projection_store, projection.name, topic if with_broker else None) == 100
     if with_broker:
         dead_letters = settings.events_topic + settings.dead_letter_suffix

@@ -24,10 +24,10 @@ from domain.errors import DomainRuleViolation
 from domain.patient import Demographics, Identifier
 from projections.alerts import open_alerts
 from projections.plan_views import plan_goals
-from projections.registry import all_projections
 from projections.store import ProjectionStore
 from services.application import CareTrail, Provenance
 from services.errors import NotFound
+from services.read_models import read_models
 from tests.clock import ManualClock
 from tests.terminal import Terminal, terminal
 from tests.ward import NURSE, Ward, local
@@ -77,7 +77,7 @@ class History:
         self.patients = [ward.patient, ward.register()]
         self.incremental = ProjectionStore.open("memory://")
         self.incremental.create_tables()
-        self.feed = EventStoreFeed(ward.app, self.incremental, all_projections(), section_size=3)
+        self.feed = EventStoreFeed(ward.app, self.incremental, read_models(), section_size=3)
 
     def play(self, step: Step) -> None:
         self.now += timedelta(hours=step.hours, minutes=7)
@@ -145,7 +145,7 @@ class History:
 
 
 def checksums(store: ProjectionStore) -> dict[str, str]:
-    return {projection.name: store.checksum(projection) for projection in all_projections()}
+    return {projection.name: store.checksum(projection) for projection in read_models()}
 
 
 def fresh_store() -> ProjectionStore:
@@ -170,8 +170,8 @@ def test_incremental_rebuild_and_replay_as_of_the_end_agree(history: list[Step])
     kinds = {type(logged.event).__name__ for logged in ward.app.event_log()}
     event(f"alert events: {sorted(kind for kind in kinds if kind.startswith('Alert'))}")
     rebuilt, replayed = fresh_store(), fresh_store()
-    feed_from_log(ward.app, rebuilt, all_projections())
-    feed_from_log(ward.app, replayed, all_projections(), recorded_until=ward.clock())
+    feed_from_log(ward.app, rebuilt, read_models())
+    feed_from_log(ward.app, replayed, read_models(), recorded_until=ward.clock())
     assert checksums(rebuilt) == checksums(played.incremental)
     assert checksums(replayed) == checksums(played.incremental)
     for store in (played.incremental, rebuilt, replayed):

@@ -15,10 +15,10 @@ from domain.case import CaseSource
 from domain.encounter import Disposition, PatientClass
 from domain.patient import Demographics, Identifier
 from projections.deadlines import AlertWorkQuery
-from projections.registry import all_projections
 from projections.store import ProjectionStore
 from services.alerting import AlertService
 from services.application import CareTrail, Provenance
+from services.read_models import read_models
 from services.scheduler import Scheduler
 from tests.clock import ManualClock
 from tests.ward import local
@@ -36,7 +36,7 @@ def store(store_url: str) -> Iterator[ProjectionStore]:
 
 
 def scheduler_on(app: CareTrail, store: ProjectionStore, clock: ManualClock) -> Scheduler:
-    feed = EventStoreFeed(app, store, all_projections())
+    feed = EventStoreFeed(app, store, read_models())
     return Scheduler(AlertService(app), AlertWorkQuery(store), clock, [feed.catch_up])
 
 
@@ -96,7 +96,7 @@ def test_a_lagging_projection_or_a_second_scheduler_still_records_nothing_twice(
 ) -> None:
     discharged_home(app, clock)
     clock.now = local(2026, 3, 11, 0)
-    EventStoreFeed(app, store, all_projections()).catch_up()
+    EventStoreFeed(app, store, read_models()).catch_up()
     # Neither catches up before its tick, like Kafka consumers that are behind.
     lagging = Scheduler(AlertService(app), AlertWorkQuery(store), clock)
     other = Scheduler(AlertService(open_app(store_url)), AlertWorkQuery(store), clock)
