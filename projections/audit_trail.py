@@ -24,6 +24,9 @@ audit_events = Table(
     Column("payload", Text, nullable=False),
 )
 
+# Built once: constructing an insert per event costs more than executing it.
+RECORD_EVENT = insert(audit_events)
+
 
 class AuditTrail(Projection):
     name: ClassVar[str] = "audit_trail"
@@ -31,15 +34,16 @@ class AuditTrail(Projection):
 
     def apply(self, db: Connection, event: CaretrailEvent) -> None:
         db.execute(
-            insert(audit_events).values(
-                aggregate_id=str(event.originator_id),
-                version=event.originator_version,
-                event_type=event.TOPIC,
-                patient_id=str(event.patient_id),
-                occurred_at=event.occurred_at,
-                recorded_at=event.timestamp,
-                actor=event.actor,
-                source=event.source,
-                payload=json.dumps(event_payload(event), sort_keys=True),
-            )
+            RECORD_EVENT,
+            {
+                "aggregate_id": str(event.originator_id),
+                "version": event.originator_version,
+                "event_type": event.TOPIC,
+                "patient_id": str(event.patient_id),
+                "occurred_at": event.occurred_at,
+                "recorded_at": event.timestamp,
+                "actor": event.actor,
+                "source": event.source,
+                "payload": json.dumps(event_payload(event), sort_keys=True),
+            },
         )

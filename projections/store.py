@@ -132,12 +132,16 @@ class ProjectionStore:
                 projection.apply(db, domain_event)
                 seen[key] = advanced[key] = domain_event.originator_version
                 applied += 1
-            for key, version in advanced.items():
-                row = {"projection": projection.name, "aggregate_id": key, "version": version}
-                upsert(db, applied_versions, row, ("projection", "aggregate_id"))
-            for feed, position in _furthest(position for _, position in events).items():
-                row = {"projection": projection.name, "feed": feed, "position": position}
-                upsert(db, tracking, row, ("projection", "feed"))
+            versions = [
+                {"projection": projection.name, "aggregate_id": key, "version": version}
+                for key, version in advanced.items()
+            ]
+            upsert(db, applied_versions, versions, ("projection", "aggregate_id"))
+            positions = [
+                {"projection": projection.name, "feed": feed, "position": position}
+                for feed, position in _furthest(position for _, position in events).items()
+            ]
+            upsert(db, tracking, positions, ("projection", "feed"))
         return applied
 
     def position(self, projection_name: str, feed: str = EVENT_STORE_FEED) -> int | None:
@@ -188,13 +192,23 @@ class ProjectionStore:
         return seen
 
 
-def upsert(db: Connection, table: Table, values: Mapping[str, Any], key: Iterable[str]) -> None:
-    """Insert a row, or update it where its key already exists (PostgreSQL and SQLite)."""
+def upsert(
+    db: Connection,
+    table: Table,
+    rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    key: Iterable[str],
+) -> None:
+    """Insert rows, or update them where their key already exists (PostgreSQL and SQLite).
+
+    Several rows go in one executemany, which SQLAlchemy batches into multi-row statements."""
+    many = [rows] if isinstance(rows, Mapping) else list(rows)
+    if not many:
+        return
     dialect = postgresql if db.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values)
+    statement = dialect.insert(table)
     keys = tuple(key)
-    changes = {name: value for name, value in values.items() if name not in keys}
-    db.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+    changes = {name: statement.excluded[name] for name in many[0] if name not in keys}
+    db.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), many)
 
 
 def _furthest(positions: Iterable[FeedPosition]) -> dict[str, int]:
