@@ -43,7 +43,8 @@ from projections.alerts import Alerts, OpenAlert, attention_by_case_manager, ope
 from projections.store import ProjectionStore
 from services.alerting import AlertService
 from services.application import CareTrail, Provenance
-from services.bootstrap import bootstrap, read_models
+from services.bootstrap import bootstrap
+from services.read_models import read_models
 from services.settings import Settings
 
 ZONE = ZoneInfo("America/New_York")
