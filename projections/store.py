@@ -195,20 +195,19 @@ class ProjectionStore:
 def upsert(
     db: Connection,
     table: Table,
-    rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     key: Iterable[str],
 ) -> None:
     """Insert rows, or update them where their key already exists (PostgreSQL and SQLite).
 
     Several rows go in one executemany, which SQLAlchemy batches into multi-row statements."""
-    many = [rows] if isinstance(rows, Mapping) else list(rows)
-    if not many:
+    if not rows:
         return
     dialect = postgresql if db.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table)
     keys = tuple(key)
-    changes = {name: statement.excluded[name] for name in many[0] if name not in keys}
-    db.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), many)
+    changes = {name: statement.excluded[name] for name in rows[0] if name not in keys}
+    db.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), list(rows))
 
 
 def _furthest(positions: Iterable[FeedPosition]) -> dict[str, int]:
