@@ -63,6 +63,16 @@ def delivered_positions(records: Sequence[ConsumerRecord]) -> set[int]:
     return {json.loads(record.value)["position"] for record in records}
 
 
+def admit_and_discharge_steadily(app: CareTrail, chunks: int = 50) -> None:
+    """Spread the writes over at least 12 s, so the kills (every 1-2 s) land while events are
+    being written however fast the machine stores them."""
+    per_chunk, remainder = divmod(ADMISSIONS, chunks)
+    assert remainder == 0, "every admission must be written"
+    for chunk in range(chunks):
+        admit_and_discharge(app, per_chunk, first=chunk * per_chunk)
+        time.sleep(0.25)
+
+
 def has_positions(wanted: set[int]) -> Callable[[list[ConsumerRecord]], bool]:
     return lambda records: delivered_positions(records) >= wanted
 
@@ -81,7 +91,7 @@ def test_relays_killed_again_and_again_while_events_are_written_lose_nothing(
     relays = processes(settings)
     # Two relays, as a deployment would run for availability: one publishes, one waits.
     running = [relays.start("relay"), relays.start("relay")]
-    writer = threading.Thread(target=admit_and_discharge, args=(app, ADMISSIONS))
+    writer = threading.Thread(target=admit_and_discharge_steadily, args=(app,))
     pause = random.Random(20261123)
     kills = 0
     with in_thread(KafkaFeed(settings, projection_store, AuditTrail()).run):
