@@ -15,6 +15,7 @@ from api.auth.sessions import SESSION_COOKIE, SessionCookies, SessionEnded
 from api.auth.tokens import BearerTokens, TokenRejected
 from api.settings import ApiSettings
 from domain.users import Role, User
+from projections.store import ProjectionStore
 from services.access_audit import AccessAudit
 from services.application import CareTrail
 from services.errors import NotFound
@@ -34,9 +35,16 @@ class ApiServices:
     settings: ApiSettings
     tokens: BearerTokens
     sessions: SessionCookies
+    read_models: ProjectionStore
 
     @classmethod
-    def wire(cls, caretrail: CareTrail, users: UserAccounts, settings: ApiSettings) -> ApiServices:
+    def wire(
+        cls,
+        caretrail: CareTrail,
+        users: UserAccounts,
+        settings: ApiSettings,
+        read_models: ProjectionStore,
+    ) -> ApiServices:
         return cls(
             caretrail=caretrail,
             users=users,
@@ -44,7 +52,13 @@ class ApiServices:
             settings=settings,
             tokens=BearerTokens(settings, caretrail.clock),
             sessions=SessionCookies(settings, caretrail.clock),
+            read_models=read_models,
         )
+
+    def close(self) -> None:
+        self.caretrail.close()
+        self.users.close()
+        self.read_models.close()
 
     def now(self) -> datetime:
         return self.caretrail.clock()

@@ -6,6 +6,8 @@ included in `create_app` beside the API; they share its services and sign-in (th
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +18,9 @@ from api.deps import API_PREFIX, ApiServices
 from api.problems import Problem, add_problem_handlers
 from api.routers import api_router
 from api.settings import ApiSettings
+from consumers.pipeline import EmbeddedPipeline
+from projections.store import ProjectionStore
+from services.alerting import SUPERVISOR
 from services.application import Clock, utc_now
 from services.bootstrap import bootstrap
 from services.settings import Settings
@@ -32,8 +37,20 @@ Errors are `application/problem+json` (RFC 9457); `type` names the specific rule
 """
 
 
-def create_app(services: ApiServices) -> FastAPI:
+def create_app(services: ApiServices, pipeline: EmbeddedPipeline | None = None) -> FastAPI:
+    """The web application; given `pipeline`, it turns while the application serves."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop: Callable[[], None] | None = None if pipeline is None else pipeline.start()
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="caretrail",
         version="1",
         description=DESCRIPTION,
@@ -67,14 +84,22 @@ def app_from_settings(
     api_settings: ApiSettings | None = None,
     clock: Clock = utc_now,
 ) -> FastAPI:
-    """The application on the configured stores (what `caretrail serve` runs)."""
+    """The application on the configured stores (what `caretrail serve` runs). With no broker it
+    also keeps the read models current and runs the scheduler; with one, the relay, consumers
+    and scheduler are processes of their own."""
     settings = settings or Settings()
+    caretrail = bootstrap(settings, clock)
+    read_models = ProjectionStore.open(settings.database_url)
+    read_models.create_tables()
     services = ApiServices.wire(
-        bootstrap(settings, clock),
-        open_user_accounts(settings, clock),
-        api_settings or ApiSettings(),
+        caretrail, open_user_accounts(settings, clock), api_settings or ApiSettings(), read_models
     )
-    return create_app(services)
+    pipeline = None
+    if settings.kafka_bootstrap is None:
+        pipeline = EmbeddedPipeline(
+            caretrail, read_models, settings.scheduler_interval_seconds, SUPERVISOR
+        )
+    return create_app(services, pipeline)
 
 
 def _with_problem_schema(document: dict[str, Any]) -> dict[str, Any]:

@@ -31,9 +31,10 @@ from pathlib import Path
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from caretrail.alert_commands import is_adt_notification, scheduler_for
+from caretrail.alert_commands import is_adt_notification
 from caretrail.projection_commands import feed_from_log
 from consumers.embedded import EventStoreFeed
+from consumers.pipeline import scheduler_for
 from domain.alert import AlertRaised, AlertReopened
 from domain.case import CaseSource, ContactMode, ContactOutcome, ScreeningResult
 from domain.encounter import Disposition, PatientClass, TransitionKind

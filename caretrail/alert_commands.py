@@ -6,7 +6,7 @@ import json
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,17 +23,17 @@ from caretrail.projection_commands import (
     scratch_store,
 )
 from consumers.embedded import EventStoreFeed
+from consumers.pipeline import scheduler_for
 from domain.encounter import EncounterRegistered, TransitionCancelled, TransitionEvent
 from domain.events import CaretrailEvent
 from projections.alerts import Alerts, attention_by_case_manager, open_alerts
-from projections.deadlines import AlertWorkQuery, Deadlines, WouldAlert, would_alert
+from projections.deadlines import Deadlines, WouldAlert, would_alert
 from projections.store import ProjectionStore
 from services.alerting import SUPERVISOR, AlertService
 from services.application import CareTrail
 from services.audit_chain import AuditChain
 from services.read_models import read_models
 from services.rules_config import load_ruleset
-from services.scheduler import Scheduler
 
 
 @click.group("alerts")
@@ -221,25 +221,6 @@ def _difference(current: WouldAlert, candidate: WouldAlert) -> str:
 def is_adt_notification(event: CaretrailEvent) -> bool:
     """What a notify-on-every-ADT service would send: every transition message, cancels too."""
     return isinstance(event, EncounterRegistered | TransitionEvent | TransitionCancelled)
-
-
-def scheduler_for(
-    app: CareTrail,
-    store: ProjectionStore,
-    *,
-    embedded: bool,
-    supervisor: str = SUPERVISOR,
-    chain: AuditChain | None = None,
-) -> Scheduler:
-    """The scheduler over a projection store: `embedded` feeds its deadline projection from the
-    event store before each tick; `chain` is sealed every tick."""
-    followers: list[Callable[[], object]] = []
-    if embedded:
-        deadlines = [p for p in read_models() if isinstance(p, Deadlines)]
-        followers.append(EventStoreFeed(app, store, deadlines, section_size=5000).catch_up)
-    if chain is not None:
-        followers.append(chain.seal)
-    return Scheduler(AlertService(app, supervisor), AlertWorkQuery(store), app.clock, followers)
 
 
 def alert_summary(app: CareTrail, store: ProjectionStore) -> str:

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Records a projection consumer applies per database transaction",
     )
+    scheduler_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often due deadlines become alert events, when `caretrail serve` runs "
+        "the scheduler itself (embedded mode)",
+    )
     heartbeat_file: Path | None = Field(
         default=None,
         description="Touched every few seconds while every relay/consumer loop is turning; "

@@ -28,6 +28,7 @@ from domain.access import PatientRecordRead
 from domain.case import CaseSource
 from domain.patient import Demographics, Identifier
 from domain.users import Role
+from projections.store import ProjectionStore
 from services.application import Provenance
 from services.bootstrap import bootstrap
 from services.settings import Settings
@@ -57,8 +58,7 @@ class Api:
         return self.services.tokens.issue(self.services.users.user(username)).token
 
     def close(self) -> None:
-        self.services.caretrail.close()
-        self.services.users.close()
+        self.services.close()
 
     def read_audit(self) -> list[PatientRecordRead]:
         return [
@@ -96,10 +96,13 @@ def open_api(
     prepares its routes on first use, which costs more than the request)."""
     clock = clock or ManualClock()
     settings = Settings(database_url=store_url)
+    read_models = ProjectionStore.open(store_url)
+    read_models.create_tables()
     services = ApiServices.wire(
         bootstrap(settings, clock),
         open_user_accounts(settings, clock, CHEAP_HASHER),
         ApiSettings(jwt_secret=JWT_SECRET, **api_settings),
+        read_models,
     )
     if app is None:
         return Api(create_app(services), services, clock)
