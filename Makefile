@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint check postgres clean
+.PHONY: demo test lint check postgres chromium clean
 
 demo: $(VENV)/.installed
 	$(BIN)/caretrail demo $(ARGS)
 
-test: $(VENV)/.installed-test postgres
+test: $(VENV)/.installed-test postgres chromium
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
@@ -25,6 +25,11 @@ postgres:
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 	  echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1
+
+# Browser tests drive Debian's chromium through Playwright; no browser is ever downloaded.
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)

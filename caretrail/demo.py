@@ -18,6 +18,7 @@ import click
 from tqdm import tqdm
 
 from caretrail.alert_commands import alert_summary
+from caretrail.demo_serve import serve_demo
 from domain.case import (
     AssessedNeed,
     AssessmentDomain,
@@ -249,8 +250,11 @@ class DemoPopulation:
     help="Where the demo writes; a SQLite file is recreated on every run.",
 )
 @click.option("--no-serve", is_flag=True, help="Exit after the summary instead of serving.")
-def demo(patients: int, seed: int, store: str, no_serve: bool) -> None:
-    """Feed a synthetic, seeded population through caretrail and summarize it."""
+@click.option("--host", default="127.0.0.1", show_default=True, help="Serve the dashboard here.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def demo(patients: int, seed: int, store: str, no_serve: bool, host: str, port: int) -> None:
+    """Feed a synthetic, seeded population through caretrail, summarize it, and serve the
+    dashboard on it with demo users."""
     _recreate_sqlite_file(store)
     _recreate_sqlite_file(projection_url(store))  # read models of an earlier run would be stale
     app = bootstrap(Settings(database_url=store))
@@ -265,8 +269,10 @@ def demo(patients: int, seed: int, store: str, no_serve: bool) -> None:
     read_models = ProjectionStore.open(store)
     read_models.create_tables()
     click.echo(alert_summary(app, read_models))
+    read_models.close()
+    app.close()
     if not no_serve:
-        click.echo("The dashboard is not part of this release yet; nothing to serve.")
+        serve_demo(store, host, port)
 
 
 def _recreate_sqlite_file(store: str) -> None:
