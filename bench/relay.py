@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,6 +190,27 @@ class Rates:
         self.end_to_end = end_to_end
 
 
+class Crossings:
+    """When a growing count first reached a low and a high mark."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+        self.at_low: float | None = None
+        self.at_high: float | None = None
+
+    def sample(self, count: int, now: float) -> None:
+        if self.at_low is None and count >= self.low:
+            self.at_low = now
+        if self.at_high is None and count >= self.high:
+            self.at_high = now
+
+    def rate(self) -> float:
+        if self.at_low is None or self.at_high is None:
+            raise RuntimeError("the count never reached its high mark")
+        # Both marks in one sample (a relay batch spans them): at most one sample apart.
+        return (self.high - self.low) / max(self.at_high - self.at_low, 0.02)
+
+
 class Progress:
     """How far the relay and the projection have got, read from their tables."""
 
@@ -212,21 +233,18 @@ class Progress:
 
     def steady_rates(self, total: int) -> Rates:
         """Rates between 10% and 90% of the backlog, leaving out start-up and group joins;
-        returns once the whole backlog is applied."""
-        rates = Rates(self._rate(self.relayed, total), self._rate(self.applied, total))
-        self._when(self.applied, total)
-        return rates
-
-    def _rate(self, reached: Callable[[], int], total: int) -> float:
+        returns once the whole backlog is applied. Both counts are sampled together, so each
+        rate is timed by when its own count crossed 10% and 90%."""
         low, high = total // 10, total - total // 10
-        at_low = self._when(reached, low)
-        at_high = self._when(reached, high)
-        return (high - low) / (at_high - at_low)
-
-    def _when(self, reached: Callable[[], int], count: int) -> float:
-        while reached() < count:
+        relayed, applied = Crossings(low, high), Crossings(low, high)
+        while applied.at_high is None:
+            now = time.monotonic()
+            relayed.sample(self.relayed(), now)
+            applied.sample(self.applied(), now)
+            time.sleep(0.02)
+        while self.applied() < total:
             time.sleep(0.05)
-        return time.monotonic()
+        return Rates(relayed.rate(), applied.rate())
 
     def landed(self, aggregate_ids: set[str]) -> set[str]:
         with self.store.engine.connect() as db:

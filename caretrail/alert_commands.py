@@ -26,7 +26,7 @@ from consumers.embedded import EventStoreFeed
 from consumers.pipeline import scheduler_for
 from domain.encounter import EncounterRegistered, TransitionCancelled, TransitionEvent
 from domain.events import CaretrailEvent
-from projections.alerts import Alerts, attention_by_case_manager, open_alerts
+from projections.alerts import UNASSIGNED, Alerts, attention_by_case_manager, open_alerts
 from projections.deadlines import Deadlines, WouldAlert, would_alert
 from projections.store import ProjectionStore
 from services.alerting import SUPERVISOR, AlertService
@@ -229,12 +229,19 @@ def alert_summary(app: CareTrail, store: ProjectionStore) -> str:
     alerts = [p for p in read_models() if isinstance(p, Alerts)]
     EventStoreFeed(app, store, alerts, section_size=5000).catch_up()
     with store.engine.connect() as db:
-        waiting = attention_by_case_manager(db, app.clock())
+        waiting = [alert for alert in open_alerts(db, app.clock()) if alert.needs_attention]
     notifications = sum(1 for entry in app.event_log() if is_adt_notification(entry.event))
+    managed = Counter(alert.case_manager for alert in waiting if alert.case_manager != UNASSIGNED)
+    unmanaged = {alert.patient_id for alert in waiting if alert.case_manager == UNASSIGNED}
+    per_manager = sum(managed.values()) / len(managed) if managed else 0
     return (
         f"  alerts         {done['raise']} raised ({done['escalate']} escalated as overdue) "
         f"where a notify-on-every-ADT service sends {notifications}\n"
-        f"  needing action {_counts(waiting)}"
+        f"  caseloads      {_counts(managed)} needing action ({per_manager:.1f} a case manager)\n"
+        # Patients without a case manager have no one else to act: their alerts are the queue a
+        # supervisor triages into cases.
+        f"  unassigned     {len(waiting) - sum(managed.values())} needing action for "
+        f"{len(unmanaged)} patients without a case manager (the supervisor's queue)"
     )
 
 

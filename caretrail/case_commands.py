@@ -20,7 +20,9 @@ from domain.case import (
     ClosureReason,
     ContactMode,
     ContactOutcome,
+    FollowUpFocus,
     GoalOutcome,
+    ReceivedInformation,
     ScreeningResult,
 )
 from services.application import CareTrail, Provenance
@@ -245,13 +247,43 @@ def medrec(call: CaseCall, discrepancies: int, notes: str) -> None:
 @case_command("visit")
 @click.option("--mode", type=_choice(ContactMode), default="face_to_face", show_default=True)
 @click.option("--provider", required=True)
+@click.option(
+    "--focus",
+    type=_choice(FollowUpFocus),
+    default="general",
+    show_default=True,
+    help="What it was for: HEDIS FUH/FUM count mental_health visits, FUA substance_use ones.",
+)
 @click.option("--notes", default="")
-def visit(call: CaseCall, mode: str, provider: str, notes: str) -> None:
+def visit(call: CaseCall, mode: str, provider: str, focus: str, notes: str) -> None:
     """Record a follow-up visit after discharge."""
     call.app.record_follow_up_visit(
-        call.case_id, ContactMode(mode), provider, notes, call.by, call.expected_version
+        call.case_id,
+        ContactMode(mode),
+        provider,
+        notes,
+        call.by,
+        call.expected_version,
+        focus=FollowUpFocus(focus),
     )
-    call.done("follow-up visit recorded")
+    call.done(f"{focus} follow-up visit recorded")
+
+
+@case_command("received")
+@click.option("--information", type=_choice(ReceivedInformation), required=True)
+@click.option("--from", "received_from", required=True, help="Who sent it, e.g. the hospital unit.")
+@click.option("--notes", default="")
+def received(call: CaseCall, information: str, received_from: str, notes: str) -> None:
+    """Record the receipt of an admission notification or of discharge information (HEDIS TRC)."""
+    call.app.record_information_received(
+        call.case_id,
+        ReceivedInformation(information),
+        received_from,
+        notes,
+        call.by,
+        call.expected_version,
+    )
+    call.done(f"{information} received from {received_from}")
 
 
 @case_command("barrier")

@@ -26,11 +26,14 @@ from domain.case import (
     ClosureReason,
     ContactMode,
     ContactOutcome,
+    FollowUpFocus,
     Goal,
     GoalOutcome,
     Intervention,
+    ReceivedInformation,
     ScreeningResult,
 )
+from domain.diagnoses import Diagnosis, DiagnosisType
 from domain.encounter import Disposition, PatientClass, TransitionKind
 from domain.patient import Demographics, Identifier
 from projections.store import ProjectionStore, projection_url
@@ -52,6 +55,25 @@ DISPOSITIONS = (
     (Disposition.AGAINST_MEDICAL_ADVICE, 4),
     (Disposition.EXPIRED, 2),
 )
+# Principal diagnoses at discharge (the A03's DG1), with what a follow-up visit is for and weights.
+_G, _MH, _SU = FollowUpFocus.GENERAL, FollowUpFocus.MENTAL_HEALTH, FollowUpFocus.SUBSTANCE_USE
+INPATIENT_DIAGNOSES = (
+    (("I50.9", "Heart failure, unspecified", _G), 30),
+    (("J44.1", "COPD with acute exacerbation", _G), 20),
+    (("A41.9", "Sepsis, unspecified organism", _G), 12),
+    (("N17.9", "Acute kidney failure, unspecified", _G), 10),
+    (("F32.2", "Major depressive disorder, single episode, severe", _MH), 9),
+    (("F20.9", "Schizophrenia, unspecified", _MH), 4),
+    (("F10.239", "Alcohol dependence with withdrawal", _SU), 4),
+)
+ED_DIAGNOSES = (
+    (("R07.9", "Chest pain, unspecified", _G), 30),
+    (("S93.401A", "Sprain of ankle, initial encounter", _G), 20),
+    (("J06.9", "Acute upper respiratory infection", _G), 20),
+    (("F41.9", "Anxiety disorder, unspecified", _MH), 9),
+    (("F10.129", "Alcohol abuse with intoxication", _SU), 7),
+    (("F11.10", "Opioid abuse, uncomplicated", _SU), 4),
+)
 FEED = "feed:demo-adt"
 REFERRAL_OUTCOMES = {"accept": "accepted", "decline": "declined", "complete": "completed"}
 
@@ -66,6 +88,8 @@ class DemoTally:
     cases: Counter[str] = field(default_factory=Counter)
     referrals: Counter[str] = field(default_factory=Counter)
     caseload: Counter[str] = field(default_factory=Counter)
+    diagnoses: Counter[str] = field(default_factory=Counter)
+    follow_ups: Counter[str] = field(default_factory=Counter)
 
 
 class DemoPopulation:
@@ -120,12 +144,26 @@ class DemoPopulation:
         disposition = self._disposition() if inpatient else Disposition.HOME
         discharged = admitted + stay_hours
         self.app.discharge(encounter_id, disposition, self._feed_at(discharged))
+        focus = self._diagnose(encounter_id, inpatient, discharged)
         if rng.random() < 0.04:
             self._cancel_and_rediscard(encounter_id, disposition, discharged)
         self.tally.dispositions[str(disposition)] += 1
-        if inpatient and disposition is not Disposition.EXPIRED and rng.random() < 0.55:
-            self._case(patient_id, discharged)
+        # Inpatient discharges, and ED visits for mental illness or substance use, are screened.
+        screened = inpatient if focus is FollowUpFocus.GENERAL else rng.random() < 0.7
+        if screened and disposition is not Disposition.EXPIRED and rng.random() < 0.55:
+            self._case(patient_id, discharged, focus)
         return discharged // 24
+
+    def _diagnose(self, encounter_id: UUID, inpatient: bool, discharged: int) -> FollowUpFocus:
+        """The A03's final principal diagnosis; returns what its follow-up visit is for."""
+        table = INPATIENT_DIAGNOSES if inpatient else ED_DIAGNOSES
+        code, description, focus = self.rng.choices(
+            [entry for entry, _ in table], [weight for _, weight in table]
+        )[0]
+        principal = Diagnosis(code, "I10", description, DiagnosisType.FINAL, 1)
+        self.app.record_diagnoses(encounter_id, [principal], self._feed_at(discharged))
+        self.tally.diagnoses[str(focus)] += 1
+        return focus
 
     def _cancel_and_rediscard(
         self, encounter_id: UUID, disposition: Disposition, discharged: int
@@ -137,14 +175,22 @@ class DemoPopulation:
         self.app.discharge(encounter_id, disposition, self._feed_at(discharged + 2))
         self.tally.cancelled_discharges += 1
 
-    def _case(self, patient_id: UUID, discharged: int) -> None:
+    def _case(self, patient_id: UUID, discharged: int, focus: FollowUpFocus) -> None:
         rng, app = self.rng, self.app
         manager = rng.choice(CASE_MANAGERS)
         hour = discharged + rng.randrange(2, 20)
         case_id = app.open_case(
-            patient_id, CaseSource.ADT_TRIGGER, "inpatient discharge", self._by(manager, hour)
+            patient_id, CaseSource.ADT_TRIGGER, "discharge", self._by(manager, hour)
         )
         app.assign_case_manager(case_id, manager, "caseload rotation", self._by(manager, hour))
+        # The ADT trigger that opened the case is how its case manager learned of the stay.
+        app.record_information_received(
+            case_id,
+            ReceivedInformation.ADMISSION_NOTIFICATION,
+            FEED,
+            "ADT trigger",
+            self._by(manager, hour),
+        )
         app.screen(
             case_id, ScreeningResult.APPROPRIATE, "high readmission risk", self._by(manager, hour)
         )
@@ -159,11 +205,21 @@ class DemoPopulation:
             )
             return
         app.give_consent(case_id, "client", "verbal", self._by(manager, hour + 1))
-        self._work_case(case_id, manager, hour + 2)
+        self._work_case(case_id, manager, hour + 2, focus)
 
-    def _work_case(self, case_id: UUID, manager: str, hour: int) -> None:
+    def _work_case(self, case_id: UUID, manager: str, hour: int, focus: FollowUpFocus) -> None:
         rng, app = self.rng, self.app
         by = self._by(manager, hour)
+        if rng.random() < 0.85:
+            # Most discharge summaries reach the team within HEDIS TRC's two days; some do not.
+            app.record_information_received(
+                case_id,
+                ReceivedInformation.DISCHARGE_INFORMATION,
+                "discharging unit",
+                "discharge summary",
+                self._by(manager, hour + rng.randrange(0, 60)),
+            )
+            self.tally.follow_ups["discharge information received"] += 1
         app.record_assessment(
             case_id,
             [AssessedNeed(AssessmentDomain.MEDICAL, "new heart failure diagnosis", 1),
@@ -190,12 +246,8 @@ class DemoPopulation:
             app.answer_referral(case_id, "r1", "accept", "", self._by(manager, hour + 20))
         app.answer_referral(case_id, "r1", answer, "", self._by(manager, hour + 24))
         self.tally.referrals[REFERRAL_OUTCOMES[answer]] += 1
+        self._call_client(case_id, manager, hour + 20)
         if rng.random() < 0.8:
-            outcome = rng.choice((ContactOutcome.SUCCESSFUL, ContactOutcome.UNSUCCESSFUL))
-            app.log_contact(
-                case_id, ContactMode.PHONE, outcome, "client", "", self._by(manager, hour + 30)
-            )
-        if rng.random() < 0.6:
             app.record_medication_reconciliation(
                 case_id, rng.randrange(0, 3), "", self._by(manager, hour + 40)
             )
@@ -208,6 +260,17 @@ class DemoPopulation:
                 "",
                 self._by(manager, hour + rng.randrange(72, 160)),
             )
+        if focus is not FollowUpFocus.GENERAL and rng.random() < 0.8:
+            # HEDIS FUH/FUM/FUA: a visit with a behavioral health or addiction clinician.
+            app.record_follow_up_visit(
+                case_id,
+                ContactMode.VIDEO,
+                "Dr. Amari (behavioral health)",
+                "",
+                self._by(manager, hour + rng.randrange(24, 200)),
+                focus=focus,
+            )
+            self.tally.follow_ups[f"{focus} follow-up"] += 1
         if rng.random() < 0.3:
             app.evaluate_goal(
                 case_id, "g2", GoalOutcome.MET, "visit on record", self._by(manager, hour + 200)
@@ -221,6 +284,23 @@ class DemoPopulation:
             self.tally.cases["closed, goals met"] += 1
         else:
             self.tally.cases["open"] += 1
+
+    def _call_client(self, case_id: UUID, manager: str, hour: int) -> None:
+        """Phone calls until the client answers, a day apart, three tries at most."""
+        for attempt in range(3):
+            answered = self.rng.random() < 0.7
+            outcome = ContactOutcome.SUCCESSFUL if answered else ContactOutcome.UNSUCCESSFUL
+            self.app.log_contact(
+                case_id,
+                ContactMode.PHONE,
+                outcome,
+                "client",
+                "",
+                self._by(manager, hour + 24 * attempt),
+            )
+            if answered:
+                self.tally.follow_ups["clients reached by phone"] += 1
+                return
 
     def _merge_duplicates(self, patient_ids: list[UUID]) -> None:
         """Registration desks create duplicates; a few are merged (A40), as in real feeds."""
@@ -300,6 +380,8 @@ def _summary(tally: DemoTally, stored: int, elapsed: float, store: str) -> str:
             f"  cases          {counts(tally.cases)}",
             f"  referrals      {counts(tally.referrals)}",
             f"  caseload       {counts(tally.caseload)}",
+            f"  diagnosed      {counts(tally.diagnoses)} (principal diagnosis at discharge)",
+            f"  follow-up      {counts(tally.follow_ups)}",
             f"  events stored  {stored} in {elapsed:.1f} s ({stored / elapsed:.0f} events/s)",
             f"  store          {store}",
             f"  look around    caretrail --database {store} log --limit 20",

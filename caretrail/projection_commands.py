@@ -19,11 +19,11 @@ from sqlalchemy import text
 from tqdm import tqdm
 
 from caretrail.context import CliContext
-from consumers.embedded import EventStoreFeed
+from consumers.embedded import EventStoreFeed, log_batch
 from domain.calendar import utc_instant
 from projections.alerts import OpenAlert, open_alerts
 from projections.plan_views import PlanView, plan_view
-from projections.store import EVENT_STORE_FEED, FeedPosition, Projection, ProjectionStore
+from projections.store import Projection, ProjectionStore
 from services.application import CareTrail
 from services.read_models import read_models
 
@@ -59,12 +59,14 @@ def feed_from_log(
     until = None if recorded_until is None else utc_instant(recorded_until)
     applied = 0
     for section in app.event_log_sections(1, section_size=5000):
-        batch = [
-            (entry.event, FeedPosition(EVENT_STORE_FEED, entry.position))
-            for entry in section
-            if (stop is None or entry.position <= stop)
-            and (until is None or utc_instant(entry.event.timestamp) <= until)
-        ]
+        batch = log_batch(
+            [
+                entry
+                for entry in section
+                if (stop is None or entry.position <= stop)
+                and (until is None or utc_instant(entry.event.timestamp) <= until)
+            ]
+        )
         for projection in projections:
             store.apply(projection, batch)
         applied += len(batch)

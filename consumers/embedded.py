@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from domain.events import CaretrailEvent
 from projections.store import EVENT_STORE_FEED, FeedPosition, Projection, ProjectionStore
-from services.application import CareTrail
-
-Progress = Callable[[str, int], None]
+from services.application import CareTrail, LoggedEvent
 
 
 class EventStoreFeed:
@@ -26,9 +25,21 @@ class EventStoreFeed:
         self.projections = projections
         self.section_size = section_size
 
-    def catch_up(self, progress: Progress | None = None) -> int:
-        """Apply everything not yet applied; returns how many events were new to projections."""
-        return sum(self._catch_up(projection, progress) for projection in self.projections)
+    def catch_up(self) -> int:
+        """Apply everything not yet applied; returns how many events were new to projections.
+
+        The log is read and decoded once, from the projection furthest behind; each projection
+        is given the part of every section past its own position."""
+        reached = {p.name: self.store.position(p.name) or 0 for p in self.projections}
+        start = min(reached.values(), default=0) + 1
+        applied = 0
+        for section in self.app.event_log_sections(start, self.section_size):
+            batch = log_batch(section)
+            for projection in self.projections:
+                behind = reached[projection.name]
+                fresh = [(event, at) for event, at in batch if at.position > behind]
+                applied += self.store.apply(projection, fresh)
+        return applied
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
         """Keep the projections current until `stop` is set."""
@@ -36,12 +47,7 @@ class EventStoreFeed:
             if not self.catch_up():
                 stop.wait(poll_seconds)
 
-    def _catch_up(self, projection: Projection, progress: Progress | None) -> int:
-        start = (self.store.position(projection.name) or 0) + 1
-        applied = 0
-        for section in self.app.event_log_sections(start, self.section_size):
-            batch = [(e.event, FeedPosition(EVENT_STORE_FEED, e.position)) for e in section]
-            applied += self.store.apply(projection, batch)
-            if progress is not None:
-                progress(projection.name, len(section))
-        return applied
+
+def log_batch(section: Sequence[LoggedEvent]) -> list[tuple[CaretrailEvent, FeedPosition]]:
+    """Logged events as a batch for the projection store, positioned in the event store feed."""
+    return [(logged.event, FeedPosition(EVENT_STORE_FEED, logged.position)) for logged in section]

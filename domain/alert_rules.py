@@ -17,13 +17,14 @@ end-of-day convention of ``domain.calendar``: ``due_at`` is the first instant th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Final, TypeVar
 
 from domain.calendar import BusinessCalendar, utc_instant
+from domain.diagnoses import DiagnosisValueSets
 
 
 class Severity(StrEnum):
@@ -436,6 +437,8 @@ _Rule = TypeVar("_Rule", bound=AlertRule)
 class RuleSet:
     version: str
     rules: tuple[AlertRule, ...]
+    # What sets the behavioral-health and substance-use flags FUH, FUM and FUA start on.
+    value_sets: DiagnosisValueSets = field(default_factory=DiagnosisValueSets)
 
     def __post_init__(self) -> None:
         if not self.version:

@@ -69,6 +69,15 @@ class ContactOutcome(StrEnum):
     UNSUCCESSFUL = "unsuccessful"
 
 
+class FollowUpFocus(StrEnum):
+    """What a follow-up visit was for: HEDIS FUH/FUM count only a mental health follow-up, FUA
+    only a substance use one."""
+
+    GENERAL = "general"
+    MENTAL_HEALTH = "mental_health"
+    SUBSTANCE_USE = "substance_use"
+
+
 class GoalOutcome(StrEnum):
     MET = "met"
     PARTIALLY_MET = "partially_met"
@@ -307,9 +316,43 @@ class MedicationReconciliationRecorded(CaretrailEvent):
 
 class FollowUpVisitRecorded(CaretrailEvent):
     TOPIC = "caretrail.FollowUpVisitRecorded"
+    class_version = 2
     mode: ContactMode
     provider: str
     notes: str
+    focus: FollowUpFocus
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        """Visits recorded before the focus existed were general follow-ups."""
+        state["focus"] = FollowUpFocus.GENERAL.value
+
+
+class TransitionInformationReceived(CaretrailEvent):
+    """Base of the HEDIS TRC receipts: the care team got word of a transition from the hospital
+    (by phone, fax, HIE or portal) and says so; each names what it received."""
+
+    received_from: str
+    notes: str
+
+
+class AdmissionNotificationReceived(TransitionInformationReceived):
+    TOPIC = "caretrail.AdmissionNotificationReceived"
+
+
+class DischargeInformationReceived(TransitionInformationReceived):
+    TOPIC = "caretrail.DischargeInformationReceived"
+
+
+class ReceivedInformation(StrEnum):
+    ADMISSION_NOTIFICATION = "admission_notification"
+    DISCHARGE_INFORMATION = "discharge_information"
+
+
+RECEIPT_OF: dict[ReceivedInformation, type[TransitionInformationReceived]] = {
+    ReceivedInformation.ADMISSION_NOTIFICATION: AdmissionNotificationReceived,
+    ReceivedInformation.DISCHARGE_INFORMATION: DischargeInformationReceived,
+}
 
 
 class BarrierNoted(CaretrailEvent):
@@ -526,10 +569,32 @@ class Case(Aggregate):
         )
 
     def record_follow_up_visit(
-        self, mode: ContactMode, provider: str, notes: str, action: Action
+        self,
+        mode: ContactMode,
+        provider: str,
+        notes: str,
+        action: Action,
+        *,
+        focus: FollowUpFocus = FollowUpFocus.GENERAL,
     ) -> None:
         self._require_open()
-        self._record(FollowUpVisitRecorded, action, mode=mode, provider=provider, notes=notes)
+        self._record(
+            FollowUpVisitRecorded, action, mode=mode, provider=provider, notes=notes, focus=focus
+        )
+
+    def record_information_received(
+        self, information: ReceivedInformation, received_from: str, notes: str, action: Action
+    ) -> None:
+        """Record the receipt of an admission notification or of discharge information."""
+        self._require_open()
+        if not received_from.strip():
+            raise InvalidTransition(f"a receipt of {information} needs whom it came from")
+        self._record(
+            RECEIPT_OF[ReceivedInformation(information)],
+            action,
+            received_from=received_from,
+            notes=notes,
+        )
 
     def note_barrier(self, barrier_id: str, description: str, action: Action) -> None:
         self._require_open()

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.diagnoses import Diagnosis
 from domain.errors import (
     ImplausibleDate,
     InvalidTransition,
@@ -100,6 +101,8 @@ class EncounterRegistered(CaretrailCreated):
         aggregate.admitted_at = None if self.preadmission else self.occurred_at
         aggregate.discharged_at = None
         aggregate.disposition = None
+        aggregate.diagnoses = ()
+        aggregate.diagnosed_at = None
         aggregate.status = (
             EncounterStatus.PREADMITTED if self.preadmission else EncounterStatus.ACTIVE
         )
@@ -190,6 +193,18 @@ class VisitUpdated(CaretrailEvent):
         aggregate.attending = self.attending
 
 
+class EncounterDiagnosesRecorded(CaretrailEvent):
+    """The encounter's diagnoses as the feed now lists them (DG1), replacing the earlier list:
+    an admitting diagnosis becomes a final one, or an A08 after discharge corrects the coding."""
+
+    TOPIC = "caretrail.EncounterDiagnosesRecorded"
+    diagnoses: list[Diagnosis]
+
+    def apply(self, aggregate: Encounter) -> None:
+        aggregate.diagnoses = tuple(self.diagnoses)
+        aggregate.diagnosed_at = self.occurred_at
+
+
 class TransitionCancelled(CaretrailEvent):
     """A11/A12/A13: the named transition is void; what it started is withdrawn downstream."""
 
@@ -214,6 +229,8 @@ class Encounter(Aggregate):
         admitted_at: datetime | None
         discharged_at: datetime | None
         disposition: Disposition | None
+        diagnoses: tuple[Diagnosis, ...]
+        diagnosed_at: datetime | None
         status: EncounterStatus
         transitions: list[Transition]
 
@@ -318,6 +335,28 @@ class Encounter(Aggregate):
             location=location,
             attending=attending,
             **recorded(action, self.patient_id),
+        )
+
+    def record_diagnoses(self, diagnoses: list[Diagnosis], action: Action) -> None:
+        if self.status is EncounterStatus.CANCELLED:
+            raise InvalidTransition(f"encounter {self.visit_number} was cancelled")
+        if not diagnoses:
+            raise InvalidTransition("a diagnosis update needs at least one diagnosis")
+        if not self.diagnoses_are_news(diagnoses, action.occurred_at):
+            raise InvalidTransition(
+                f"encounter {self.visit_number} already has these or later diagnoses"
+            )
+        self.trigger_event(
+            EncounterDiagnosesRecorded,
+            diagnoses=list(diagnoses),
+            **recorded(action, self.patient_id),
+        )
+
+    def diagnoses_are_news(self, diagnoses: list[Diagnosis], reported_at: datetime) -> bool:
+        """Whether a list differs from the recorded one and is not older than it (a late
+        message's diagnoses are older news)."""
+        return tuple(diagnoses) != self.diagnoses and (
+            self.diagnosed_at is None or reported_at >= self.diagnosed_at
         )
 
     def cancel(self, transition_number: int, reason: str, action: Action) -> None:

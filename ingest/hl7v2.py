@@ -92,6 +92,18 @@ class PatientLocation(NamedTuple):
     facility: str | None
 
 
+class ReportedDiagnosis(NamedTuple):
+    """One DG1 segment: DG1-3 code, its text and coding system (DG1-2 in older versions),
+    DG1-4 description, DG1-6 type (A admitting, W working, F final), DG1-15 priority."""
+
+    code: str | None
+    text: str | None
+    coding_system: str | None
+    description: str | None
+    diagnosis_type: str | None
+    priority: str | None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rejection:
     """Why a message cannot be accepted, plus whatever of its MSH could be read so the ACK can
@@ -143,6 +155,7 @@ class ParsedMessage:
     discharge_time: datetime | None
     prior_patient_identifiers: tuple[PatientIdentifier, ...]
     prior_visit_number: str | None
+    diagnoses: tuple[ReportedDiagnosis, ...]
     z_segments: tuple[str, ...]
     raw: str
 
@@ -677,6 +690,9 @@ def _extract(message: RawMessage, header: _Header, tz: tzinfo) -> ParsedMessage:
         discharge_time=_clinical_time(pv1, 45, "PV1-45 discharge time", tz),
         prior_patient_identifiers=_identifiers(mrg, 1),
         prior_visit_number=mrg.value(5),
+        diagnoses=tuple(
+            _diagnosis(segment) for segment in message.segments if segment.segment_id == "DG1"
+        ),
         z_segments=tuple(
             message.encoding.field.join(segment.fields)
             for segment in message.segments
@@ -716,6 +732,17 @@ def _identifiers(segment: Segment, field: int) -> tuple[PatientIdentifier, ...]:
             authority = repetition.value(4, 1) or repetition.value(4, 2)
             found.append(PatientIdentifier(value, authority, repetition.value(5)))
     return tuple(found)
+
+
+def _diagnosis(dg1: Segment) -> ReportedDiagnosis:
+    return ReportedDiagnosis(
+        code=dg1.value(3, 1),
+        text=dg1.value(3, 2),
+        coding_system=dg1.value(3, 3) or dg1.value(2),
+        description=dg1.value(4),
+        diagnosis_type=dg1.value(6),
+        priority=dg1.value(15),
+    )
 
 
 def _person_name(pid: Segment) -> PersonName | None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
 
+from domain.diagnoses import Diagnosis, DiagnosisType
 from domain.encounter import Disposition, PatientClass
 from domain.patient import Demographics, Identifier
 from ingest.hl7v2 import (
@@ -20,6 +21,7 @@ from ingest.hl7v2 import (
     PatientIdentifier,
     PatientLocation,
     Rejection,
+    ReportedDiagnosis,
     Segment,
     _identifiers,
     read_message,
@@ -236,7 +238,49 @@ def _visit(parsed: ParsedMessage, command: AdtCommand) -> VisitFacts | None:
         level_of_care=parsed.hospital_service,
         disposition=DISPOSITIONS.get(parsed.discharge_disposition or "", Disposition.OTHER),
         admitted_at=parsed.admit_time,
+        diagnoses=_diagnoses(parsed),
     )
+
+
+_DIAGNOSIS_TYPES = frozenset(t.value for t in DiagnosisType)
+
+
+def _diagnoses(parsed: ParsedMessage) -> tuple[Diagnosis, ...]:
+    """DG1 segments in the order sent. A DG1 without a code is refused rather than dropped:
+    dropping the principal diagnosis would silently keep an FUH/FUM/FUA clock from starting."""
+    return tuple(
+        _diagnosis(reported, number) for number, reported in enumerate(parsed.diagnoses, start=1)
+    )
+
+
+def _diagnosis(reported: ReportedDiagnosis, number: int) -> Diagnosis:
+    if reported.code is None:
+        raise _Unmappable(
+            f"DG1 #{number} has no diagnosis code (DG1-3)",
+            AckCode.AE,
+            ErrorCondition.REQUIRED_FIELD_MISSING,
+        )
+    kind = (reported.diagnosis_type or "").upper()
+    return Diagnosis(
+        code=reported.code,
+        coding_system=reported.coding_system or "",
+        description=reported.text or reported.description or "",
+        # Table 0052 is site-extensible: a local type code is kept as no type, not refused.
+        diagnosis_type=DiagnosisType(kind) if kind in _DIAGNOSIS_TYPES else None,
+        priority=_priority(reported.priority, number),
+    )
+
+
+def _priority(text: str | None, number: int) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise _Unmappable(
+            f"DG1 #{number} priority (DG1-15) {text!r} is not a positive number",
+            AckCode.AE,
+            ErrorCondition.DATA_TYPE_ERROR,
+        )
+    return int(text)
 
 
 def _patient_class(parsed: ParsedMessage) -> PatientClass:

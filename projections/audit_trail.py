@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import Column, Connection, DateTime, Integer, String, Table, Text, insert
+from sqlalchemy import Column, DateTime, Integer, String, Table, Text
 
 from domain.events import CaretrailEvent, event_payload
-from projections.store import Projection, metadata
+from projections.store import AppendOnlyProjection, metadata
 
 audit_events = Table(
     "audit_events",
@@ -24,26 +24,20 @@ audit_events = Table(
     Column("payload", Text, nullable=False),
 )
 
-# Built once: constructing an insert per event costs more than executing it.
-RECORD_EVENT = insert(audit_events)
 
-
-class AuditTrail(Projection):
+class AuditTrail(AppendOnlyProjection):
     name: ClassVar[str] = "audit_trail"
     tables: ClassVar[tuple[Table, ...]] = (audit_events,)
 
-    def apply(self, db: Connection, event: CaretrailEvent) -> None:
-        db.execute(
-            RECORD_EVENT,
-            {
-                "aggregate_id": str(event.originator_id),
-                "version": event.originator_version,
-                "event_type": event.TOPIC,
-                "patient_id": str(event.patient_id),
-                "occurred_at": event.occurred_at,
-                "recorded_at": event.timestamp,
-                "actor": event.actor,
-                "source": event.source,
-                "payload": json.dumps(event_payload(event), sort_keys=True),
-            },
-        )
+    def row(self, event: CaretrailEvent) -> dict[str, Any]:
+        return {
+            "aggregate_id": str(event.originator_id),
+            "version": event.originator_version,
+            "event_type": event.TOPIC,
+            "patient_id": str(event.patient_id),
+            "occurred_at": event.occurred_at,
+            "recorded_at": event.timestamp,
+            "actor": event.actor,
+            "source": event.source,
+            "payload": json.dumps(event_payload(event), sort_keys=True),
+        }

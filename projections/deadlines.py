@@ -18,11 +18,12 @@ alert; that is the main lever against alert fatigue. Immediate rules (discharge 
 follow-up, admission with an open case), readmissions and high utilizers fall due at the clinical
 time of the transition; a stale ED visit falls due when it has been open too long.
 
-Facts not carried by any event yet, so their rules never start here: the behavioral-health and
-substance-use flags of FUH/FUM/FUA (encounters carry no diagnosis), and the receipt of discharge
-information (no event records it; its alert is acknowledged, not auto-resolved). Receipt of an
-admission notification is the ADT event itself when the patient's open case has a case manager:
-caretrail is the notification service that delivers it to them.
+The behavioral-health and substance-use flags of FUH/FUM/FUA come from the encounter's latest
+diagnoses (DG1), read against the rule set's value sets, and apply to every transition of the
+encounter: a diagnosis recorded after the discharge starts the clocks of that discharge. Receipt
+of discharge information, and of an admission notification, is what the care team records on the
+case; an admission notification is also the ADT event itself when the patient's open case has a
+case manager: caretrail is the notification service that delivers it to them.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ from domain.alert_rules import (
 from domain.alert_rules import Alert as Finding
 from domain.calendar import BusinessCalendar, utc_instant
 from domain.case import (
+    AdmissionNotificationReceived,
     CaseClosed,
     CaseManagerAssigned,
     CaseOpened,
@@ -101,12 +103,15 @@ from domain.case import (
     ContactLogged,
     ContactMode,
     ContactOutcome,
+    DischargeInformationReceived,
+    FollowUpFocus,
     FollowUpVisitRecorded,
     MedicationReconciliationRecorded,
     ReferralDeclined,
     ReferralMade,
 )
 from domain.encounter import (
+    EncounterDiagnosesRecorded,
     EncounterRegistered,
     LeaveOfAbsenceEnded,
     LeaveOfAbsenceStarted,
@@ -175,6 +180,9 @@ rule_encounters = Table(
     Column("encounter_id", String(36), primary_key=True),
     Column("patient_id", String(36), nullable=False),
     Column("patient_class", String(1), nullable=False),
+    # From the latest diagnoses; NULL while none is known.
+    Column("behavioral_health", Boolean),
+    Column("substance_use", Boolean),
 )
 
 rule_actions = Table(
@@ -323,6 +331,12 @@ def arrival_kind(patient_class: EncounterClass) -> TransitionKind:
     return TransitionKind.ADMISSION
 
 
+_FOCUSED_FOLLOW_UP: Final[Mapping[FollowUpFocus, set[ActionKind]]] = {
+    FollowUpFocus.MENTAL_HEALTH: {ActionKind.MENTAL_HEALTH_FOLLOW_UP},
+    FollowUpFocus.SUBSTANCE_USE: {ActionKind.SUBSTANCE_USE_FOLLOW_UP},
+}
+
+
 def action_kinds(event: CaretrailEvent) -> frozenset[ActionKind]:
     """The rule actions a case event records (empty for the events that record none)."""
     if isinstance(event, ContactLogged):
@@ -332,7 +346,12 @@ def action_kinds(event: CaretrailEvent) -> frozenset[ActionKind]:
         in_person = (
             {ActionKind.FACE_TO_FACE_VISIT} if event.mode == ContactMode.FACE_TO_FACE else set()
         )
-        return frozenset({ActionKind.FOLLOW_UP_VISIT, ActionKind.CONTACT, *in_person})
+        focused = _FOCUSED_FOLLOW_UP.get(FollowUpFocus(event.focus), set())
+        return frozenset({ActionKind.FOLLOW_UP_VISIT, ActionKind.CONTACT, *in_person, *focused})
+    if isinstance(event, AdmissionNotificationReceived):
+        return frozenset({ActionKind.ADMISSION_NOTIFICATION_RECEIVED})
+    if isinstance(event, DischargeInformationReceived):
+        return frozenset({ActionKind.DISCHARGE_INFORMATION_RECEIVED})
     if isinstance(event, MedicationReconciliationRecorded):
         return frozenset({ActionKind.MEDICATION_RECONCILIATION})
     if isinstance(event, ReferralMade):
@@ -606,7 +625,7 @@ _PREVIOUS_CLASS = select(rule_transitions.c.previous_class).where(_VOIDED)
 _VOID = update(rule_transitions).where(_VOIDED).values(cancelled=True)
 _THE_ENCOUNTER = rule_encounters.c.encounter_id == bindparam("w_encounter")
 _CLASS_OF = select(rule_encounters.c.patient_class).where(_THE_ENCOUNTER)
-_SET_CLASS = update(rule_encounters).where(_THE_ENCOUNTER)
+_CHANGE_ENCOUNTER = update(rule_encounters).where(_THE_ENCOUNTER)
 _CHANGE_CASE = update(rule_cases).where(rule_cases.c.case_id == bindparam("w_case"))
 _COUNT_REFERRAL = _CHANGE_CASE.values(
     active_referrals=rule_cases.c.active_referrals + bindparam("delta")
@@ -624,7 +643,12 @@ _LINKS = select(rule_patient_links).where(
     )
 )
 _TRANSITIONS_OF = (
-    select(rule_transitions)
+    select(rule_transitions, rule_encounters.c.behavioral_health, rule_encounters.c.substance_use)
+    .join(
+        rule_encounters,
+        rule_encounters.c.encounter_id == rule_transitions.c.encounter_id,
+        isouter=True,
+    )
     .where(
         rule_transitions.c.patient_id.in_(bindparam("patients", expanding=True)),
         rule_transitions.c.kind.is_not(None),
@@ -667,6 +691,7 @@ class Deadlines(Projection):
             LeaveOfAbsenceEnded: self._transition,
             PatientClassChanged: self._class_changed,
             TransitionCancelled: self._cancelled,
+            EncounterDiagnosesRecorded: self._diagnosed,
             CaseOpened: self._case_opened,
             CaseManagerAssigned: self._case_manager_assigned,
             CaseClosed: self._case_closed,
@@ -676,6 +701,8 @@ class Deadlines(Projection):
             ContactLogged: self._action,
             FollowUpVisitRecorded: self._action,
             MedicationReconciliationRecorded: self._action,
+            AdmissionNotificationReceived: self._action,
+            DischargeInformationReceived: self._action,
             PatientMergedInto: self._merged,
             PatientUnmerged: self._unmerged,
             **dict.fromkeys(_ALERT_MIRROR, self._alert_changed),
@@ -736,6 +763,18 @@ class Deadlines(Projection):
             previous_class=EncounterClass(event.from_class),
         )  # fmt: skip
 
+    def _diagnosed(self, db: Connection, event: EncounterDiagnosesRecorded) -> None:
+        value_sets = self.rules.ruleset.value_sets
+        db.execute(
+            _CHANGE_ENCOUNTER,
+            {
+                "w_encounter": str(event.originator_id),
+                "behavioral_health": value_sets.behavioral_health(event.diagnoses),
+                "substance_use": value_sets.substance_use(event.diagnoses),
+            },
+        )
+        self._rederive(db, event)
+
     def _cancelled(self, db: Connection, event: TransitionCancelled) -> None:
         voided = {"w_encounter": str(event.originator_id), "w_number": event.transition_number}
         previous_class = db.scalar(_PREVIOUS_CLASS, voided)
@@ -781,7 +820,7 @@ class Deadlines(Projection):
         self, db: Connection, event: CaretrailEvent, patient_class: EncounterClass
     ) -> None:
         db.execute(
-            _SET_CLASS,
+            _CHANGE_ENCOUNTER,
             {"w_encounter": str(event.originator_id), "patient_class": patient_class.value},
         )
 
@@ -939,6 +978,8 @@ def _known_transition(row: Row[Any]) -> KnownTransition:
             occurred_at=row.occurred_at,
             patient_class=PatientClass(row.patient_class),
             disposition=Disposition(row.disposition),
+            behavioral_health=row.behavioral_health,
+            substance_use=row.substance_use,
             cancelled=row.cancelled,
         ),
         number=row.number,

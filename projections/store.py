@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Column,
     Connection,
@@ -23,9 +25,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    any_,
+    bindparam,
+    cast,
     create_engine,
     delete,
     event,
+    func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -63,6 +69,39 @@ class Projection(ABC):
     @abstractmethod
     def apply(self, db: Connection, event: CaretrailEvent) -> None:
         """Change the read model's rows for one event, inside the caller's transaction."""
+
+    def apply_batch(self, db: Connection, events: Sequence[CaretrailEvent]) -> None:
+        """Change the rows for a batch of events new to the read model, in order, inside the
+        caller's transaction; a read model that can writes the whole batch in few statements."""
+        for domain_event in events:
+            self.apply(db, domain_event)
+
+
+class AppendOnlyProjection(Projection):
+    """A read model that adds one row per event and never changes it: `apply` holds the row
+    back and the batch's rows go in as one multi-row insert, a round trip per batch rather than
+    per event. `apply` stays the per-event step (what a subclass refines or checks)."""
+
+    _held: list[dict[str, Any]]
+
+    @abstractmethod
+    def row(self, event: CaretrailEvent) -> dict[str, Any]:
+        """The row one event adds."""
+
+    def apply(
+        self,
+        db: Connection,  # noqa: ARG002 - the batch's rows are written by apply_batch
+        event: CaretrailEvent,
+    ) -> None:
+        self._held.append(self.row(event))
+
+    def apply_batch(self, db: Connection, events: Sequence[CaretrailEvent]) -> None:
+        self._held = []
+        try:
+            super().apply_batch(db, events)
+            insert_rows(db, self.tables[0], self._held)
+        finally:
+            self._held = []
 
 
 @dataclass(frozen=True)
@@ -123,15 +162,8 @@ class ProjectionStore:
             return 0
         with self.engine.begin() as db:
             seen = self._versions_seen(db, projection.name, events)
-            advanced: dict[str, int] = {}
-            applied = 0
-            for domain_event, _ in events:
-                key = str(domain_event.originator_id)
-                if domain_event.originator_version <= seen.get(key, 0):
-                    continue
-                projection.apply(db, domain_event)
-                seen[key] = advanced[key] = domain_event.originator_version
-                applied += 1
+            fresh, advanced = _not_seen(events, seen)
+            projection.apply_batch(db, fresh)
             versions = [
                 {"projection": projection.name, "aggregate_id": key, "version": version}
                 for key, version in advanced.items()
@@ -142,7 +174,7 @@ class ProjectionStore:
                 for feed, position in _furthest(position for _, position in events).items()
             ]
             upsert(db, tracking, positions, ("projection", "feed"))
-        return applied
+        return len(fresh)
 
     def position(self, projection_name: str, feed: str = EVENT_STORE_FEED) -> int | None:
         with self.engine.connect() as db:
@@ -181,13 +213,8 @@ class ProjectionStore:
     ) -> dict[str, int]:
         keys = sorted({str(domain_event.originator_id) for domain_event, _ in events})
         seen: dict[str, int] = {}
-        for chunk in (keys[i : i + 500] for i in range(0, len(keys), 500)):
-            rows = db.execute(
-                select(applied_versions.c.aggregate_id, applied_versions.c.version).where(
-                    applied_versions.c.projection == name,
-                    applied_versions.c.aggregate_id.in_(chunk),
-                )
-            )
+        for query, chunk in _versions_of(db, keys):
+            rows = db.execute(query, {"name": name, **chunk})
             seen.update({row.aggregate_id: row.version for row in rows})
         return seen
 
@@ -198,16 +225,94 @@ def upsert(
     rows: Sequence[Mapping[str, Any]],
     key: Iterable[str],
 ) -> None:
-    """Insert rows, or update them where their key already exists (PostgreSQL and SQLite).
+    """Insert rows, or update them where their key already exists (PostgreSQL and SQLite)."""
+    insert_rows(db, table, rows, update_on_conflict_with=tuple(key))
 
-    Several rows go in one executemany, which SQLAlchemy batches into multi-row statements."""
+
+def insert_rows(
+    db: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    update_on_conflict_with: tuple[str, ...] = (),
+) -> None:
+    """Insert a batch of rows (each with the same columns); with `update_on_conflict_with`, a
+    row whose key exists updates it instead.
+
+    On PostgreSQL the batch goes as one statement taking an array per column: psycopg runs an
+    executemany as a statement per row, and a multi-row VALUES statement costs it more to parse
+    than to run. SQLite runs an executemany in process."""
     if not rows:
         return
-    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    keys = tuple(key)
-    changes = {name: statement.excluded[name] for name in rows[0] if name not in keys}
-    db.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), list(rows))
+    columns = tuple(rows[0])
+    if db.dialect.name == "postgresql":
+        arrays = {name: [row[name] for row in rows] for name in columns}
+        db.execute(_insert_from_arrays(table, columns, update_on_conflict_with), arrays)
+    else:
+        db.execute(_insert_each(table, columns, update_on_conflict_with), list(rows))
+
+
+@cache
+def _insert_from_arrays(table: Table, columns: tuple[str, ...], key: tuple[str, ...]) -> Any:
+    arrays = [func.unnest(_array_of(table.c[name].type, name)) for name in columns]
+    statement = postgresql.insert(table).from_select(columns, select(*arrays))
+    return _on_conflict_update(statement, columns, key)
+
+
+def _array_of(item_type: Any, name: str) -> Any:
+    # Cast, so that PostgreSQL knows the array's type even when every item is NULL.
+    array_type = ARRAY(item_type)
+    return cast(bindparam(name, type_=array_type), array_type)
+
+
+_APPLIED_TO = select(applied_versions.c.aggregate_id, applied_versions.c.version).where(
+    applied_versions.c.projection == bindparam("name")
+)
+# PostgreSQL takes every key as one array (an IN list is a parameter per key, which psycopg
+# parses slowly); SQLite takes chunks of keys within its limit on parameters.
+_VERSIONS_IN_ARRAY = _APPLIED_TO.where(
+    applied_versions.c.aggregate_id == any_(_array_of(String(36), "keys"))
+)
+_VERSIONS_IN_LIST = _APPLIED_TO.where(
+    applied_versions.c.aggregate_id.in_(bindparam("keys", expanding=True))
+)
+
+
+def _versions_of(db: Connection, keys: list[str]) -> Iterator[tuple[Any, dict[str, list[str]]]]:
+    """The query of applied versions, and its key parameters, in as few runs as it takes."""
+    if db.dialect.name == "postgresql":
+        yield _VERSIONS_IN_ARRAY, {"keys": keys}
+        return
+    for first in range(0, len(keys), 500):
+        yield _VERSIONS_IN_LIST, {"keys": keys[first : first + 500]}
+
+
+@cache
+def _insert_each(table: Table, columns: tuple[str, ...], key: tuple[str, ...]) -> Any:
+    return _on_conflict_update(sqlite.insert(table), columns, key)
+
+
+def _on_conflict_update(
+    statement: postgresql.Insert | sqlite.Insert, columns: tuple[str, ...], key: tuple[str, ...]
+) -> Any:
+    if not key:
+        return statement
+    changes = {name: statement.excluded[name] for name in columns if name not in key}
+    return statement.on_conflict_do_update(index_elements=key, set_=changes)
+
+
+def _not_seen(
+    events: Sequence[tuple[CaretrailEvent, FeedPosition]], seen: Mapping[str, int]
+) -> tuple[list[CaretrailEvent], dict[str, int]]:
+    """The events past the version already applied for their aggregate (a redelivery repeats
+    earlier ones), and the version each aggregate reaches with them."""
+    fresh: list[CaretrailEvent] = []
+    advanced: dict[str, int] = {}
+    for domain_event, _ in events:
+        key = str(domain_event.originator_id)
+        if domain_event.originator_version > advanced.get(key, seen.get(key, 0)):
+            fresh.append(domain_event)
+            advanced[key] = domain_event.originator_version
+    return fresh, advanced
 
 
 def _furthest(positions: Iterable[FeedPosition]) -> dict[str, int]:

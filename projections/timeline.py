@@ -13,7 +13,7 @@ from sqlalchemy import Column, Connection, Integer, String, Table, Text, select
 from domain import alert, case, encounter, patient
 from domain.events import CaretrailEvent
 from projections.deadlines import UtcDateTime
-from projections.store import Projection, metadata
+from projections.store import AppendOnlyProjection, metadata
 
 timeline_entries = Table(
     "timeline_entries",
@@ -49,6 +49,8 @@ _SUMMARIES: Final[Mapping[type[CaretrailEvent], _Summary]] = {
     encounter.PatientTransferred: lambda e: f"transferred {e.from_location} -> {e.to_location}",
     encounter.PatientDischarged: lambda e: f"discharged ({e.disposition})",
     encounter.PatientClassChanged: lambda e: f"class {e.from_class} -> {e.to_class}",
+    # The codes stay off the timeline: a substance-use diagnosis is 42 CFR Part 2 data.
+    encounter.EncounterDiagnosesRecorded: lambda e: f"diagnoses recorded ({len(e.diagnoses)})",
     encounter.TransitionCancelled: lambda e: (
         f"{e.cancelled_kind} (transition {e.transition_number}) cancelled: {e.reason}"
     ),
@@ -59,7 +61,14 @@ _SUMMARIES: Final[Mapping[type[CaretrailEvent], _Summary]] = {
     case.PlanOfCareRevised: lambda e: f"plan of care version {e.plan_version}: {e.reason}",
     case.ReferralMade: lambda e: f"referral {e.referral_id} to {e.service} at {e.provider}",
     case.ContactLogged: lambda e: f"{e.mode} contact with {e.contacted}: {e.outcome}",
+    # Without its focus for the same reason: a substance use follow-up discloses the disorder.
     case.FollowUpVisitRecorded: lambda e: f"{e.mode} follow-up visit with {e.provider}",
+    case.AdmissionNotificationReceived: lambda e: (
+        f"admission notification received from {e.received_from}"
+    ),
+    case.DischargeInformationReceived: lambda e: (
+        f"discharge information received from {e.received_from}"
+    ),
     case.GoalEvaluated: lambda e: f"goal {e.goal_id} {e.outcome}",
     case.CaseClosed: lambda e: f"case closed ({e.reason})",
     alert.AlertRaised: lambda e: f"alert raised ({e.severity}): {e.reason}",
@@ -76,27 +85,24 @@ def _what(event: CaretrailEvent) -> str:
     return event.TOPIC.removeprefix("caretrail.")
 
 
-class Timeline(Projection):
+class Timeline(AppendOnlyProjection):
     name: ClassVar[str] = "timeline"
     tables: ClassVar[tuple[Table, ...]] = (timeline_entries,)
 
-    def apply(self, db: Connection, event: CaretrailEvent) -> None:
+    def row(self, event: CaretrailEvent) -> dict[str, Any]:
         summary = _SUMMARIES.get(type(event), _what)
-        db.execute(
-            timeline_entries.insert(),
-            {
-                "aggregate_id": str(event.originator_id),
-                "version": event.originator_version,
-                "patient_id": str(event.patient_id),
-                "occurred_at": event.occurred_at,
-                "recorded_at": event.timestamp,
-                "category": _CATEGORY_OF_MODULE.get(type(event).__module__, "other"),
-                "what": _what(event),
-                "summary": summary(event),
-                "actor": event.actor,
-                "source": event.source,
-            },
-        )
+        return {
+            "aggregate_id": str(event.originator_id),
+            "version": event.originator_version,
+            "patient_id": str(event.patient_id),
+            "occurred_at": event.occurred_at,
+            "recorded_at": event.timestamp,
+            "category": _CATEGORY_OF_MODULE.get(type(event).__module__, "other"),
+            "what": _what(event),
+            "summary": summary(event),
+            "actor": event.actor,
+            "source": event.source,
+        }
 
 
 @dataclass(frozen=True)

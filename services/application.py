@@ -23,15 +23,18 @@ from domain.case import (
     ClosureReason,
     ContactMode,
     ContactOutcome,
+    FollowUpFocus,
     Goal,
     GoalOutcome,
     Intervention,
+    ReceivedInformation,
     ReferralAccepted,
     ReferralCompleted,
     ReferralDeclined,
     ReferralStatusChanged,
     ScreeningResult,
 )
+from domain.diagnoses import Diagnosis
 from domain.encounter import Disposition, Encounter, PatientClass, TransitionKind
 from domain.events import Action, CaretrailEvent
 from domain.patient import Demographics, Identifier, Patient
@@ -186,6 +189,14 @@ class CareTrail(Application[UUID]):
         self._change(
             Encounter, encounter_id, by, None,
             lambda encounter, action: encounter.update_visit(location, attending, action),
+        )  # fmt: skip
+
+    def record_diagnoses(
+        self, encounter_id: UUID, diagnoses: list[Diagnosis], by: Provenance
+    ) -> None:
+        self._change(
+            Encounter, encounter_id, by, None,
+            lambda encounter, action: encounter.record_diagnoses(diagnoses, action),
         )  # fmt: skip
 
     def cancel_transition(
@@ -362,10 +373,29 @@ class CareTrail(Application[UUID]):
         notes: str,
         by: Provenance,
         expected_version: int | None = None,
+        focus: FollowUpFocus = FollowUpFocus.GENERAL,
     ) -> None:
         self._change(
             Case, case_id, by, expected_version,
-            lambda case, action: case.record_follow_up_visit(mode, provider, notes, action),
+            lambda case, action: case.record_follow_up_visit(
+                mode, provider, notes, action, focus=focus
+            ),
+        )  # fmt: skip
+
+    def record_information_received(
+        self,
+        case_id: UUID,
+        information: ReceivedInformation,
+        received_from: str,
+        notes: str,
+        by: Provenance,
+        expected_version: int | None = None,
+    ) -> None:
+        self._change(
+            Case, case_id, by, expected_version,
+            lambda case, action: case.record_information_received(
+                information, received_from, notes, action
+            ),
         )  # fmt: skip
 
     def note_barrier(

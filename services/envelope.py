@@ -21,7 +21,6 @@ envelope of an older schema version is upcast one version at a time before it is
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
@@ -32,10 +31,12 @@ from types import NoneType, UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 from uuid import UUID, uuid5
 
+import orjson
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import resolve_topic
 
 import domain
+from domain.case import FollowUpVisitRecorded
 from domain.events import CORE_FIELDS, CaretrailEvent, event_payload
 from services.application import LoggedEvent
 
@@ -95,6 +96,14 @@ class Upcasters:
 UPCASTERS = Upcasters()
 
 
+@UPCASTERS.register(FollowUpVisitRecorded.TOPIC, from_version=1)
+def _follow_up_visit_v2(payload: Payload) -> Payload:
+    """Records already on Kafka go through the event store's own upcast."""
+    upcast = dict(payload)
+    FollowUpVisitRecorded.upcast_v1_v2(upcast)
+    return upcast
+
+
 def schema_version(event_class: type[CaretrailEvent]) -> int:
     """The payload version of an event type is its class version in the event store."""
     return int(getattr(event_class, "class_version", 1))
@@ -124,14 +133,16 @@ def to_envelope(logged: LoggedEvent) -> Envelope:
 
 
 def encode(envelope: Envelope) -> bytes:
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, the same bytes as `json.dumps(separators=(",", ":"),
+    ensure_ascii=False)` gives, several times faster: the relay encodes every event."""
+    return orjson.dumps(envelope)
 
 
 def decode(value: bytes | None, upcasters: Upcasters = UPCASTERS) -> CaretrailEvent:
     """The domain event in a Kafka record's value; EnvelopeError says why there is none."""
     try:
-        envelope = json.loads(value or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        envelope = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as error:  # invalid UTF-8 included
         raise EnvelopeError(f"not a JSON envelope: {error}") from error
     if not isinstance(envelope, dict):
         raise EnvelopeError("not a JSON envelope: the value is not an object")

@@ -53,6 +53,7 @@ from psycopg import sql
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.diagnoses import Diagnosis
 from domain.encounter import (
     Disposition,
     Encounter,
@@ -184,6 +185,8 @@ class VisitFacts:
     level_of_care: str | None = None
     disposition: Disposition = Disposition.OTHER
     admitted_at: datetime | None = None
+    # DG1, in the order sent; none means the message brings no news about them.
+    diagnoses: tuple[Diagnosis, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -512,6 +515,7 @@ class _MessageWork:
         else:
             self.patient = self.find_or_register_patient(self.message.person)
         COMMAND_HANDLERS[self.message.command](self)
+        self.record_diagnoses()
         return self.accept()
 
     def accept(self) -> Answer:
@@ -741,9 +745,31 @@ class _MessageWork:
             f"{newest.occurred_at.isoformat()}; kept as a data-quality report, not applied"
         )
 
+    def record_diagnoses(self) -> None:
+        """DG1 of any visit message but a cancel, which voids a transition, not a finding."""
+        visit = self.message.visit
+        if visit is None or not visit.diagnoses or self.message.command in _CANCELS:
+            return
+        diagnoses = list(visit.diagnoses)
+        encounter = self.current_encounter()
+        if (
+            encounter is None
+            or encounter.status is EncounterStatus.CANCELLED
+            or not encounter.diagnoses_are_news(diagnoses, self.action.occurred_at)
+        ):
+            return
+        # The receipt's outcome keeps telling of the transition: an A01 whose admission was
+        # already recorded is still "already recorded", whatever its DG1 added.
+        encounter.record_diagnoses(diagnoses, self.action)
+
     def already_recorded(self, what: str) -> None:
         self.outcome = ReceiptOutcome.ALREADY_RECORDED
         self.note = f"already recorded: {what}"
+
+
+_CANCELS = frozenset(
+    {AdtCommand.CANCEL_ADMISSION, AdtCommand.CANCEL_TRANSFER, AdtCommand.CANCEL_DISCHARGE}
+)
 
 
 def _refuse_conflicting(patient: Patient, unclaimed: Sequence[Identifier]) -> None:

@@ -154,13 +154,10 @@ class EventPublisher:
 
     def publish(self, section: Sequence[LoggedEvent]) -> None:
         producer = self._connected()
+        envelopes = [to_envelope(logged) for logged in section]
         acknowledgements = [
-            producer.send(
-                self.topic,
-                key=str(logged.event.patient_id).encode(),
-                value=encode(to_envelope(logged)),
-            )
-            for logged in section
+            producer.send(self.topic, key=envelope["patient_id"].encode(), value=encode(envelope))
+            for envelope in envelopes
         ]
         producer.flush(timeout=self.settings.kafka_delivery_timeout_ms / 1000)
         for acknowledgement in acknowledgements:

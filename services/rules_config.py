@@ -45,6 +45,7 @@ from domain.alert_rules import (
     WindowUnit,
 )
 from domain.calendar import BusinessCalendar
+from domain.diagnoses import CodeRange, DiagnosisValueSets
 
 DEFAULT_RULES_PATH: Final = Path(__file__).with_name("transition_rules.toml")
 
@@ -80,9 +81,28 @@ class _Organization(_Strict):
         )
 
 
+_CodeRange = Annotated[StrictStr, Field(pattern=r"^[A-Z][0-9]{2}-[A-Z][0-9]{2}$")]
+
+
+class _ValueSets(_Strict):
+    mental_illness: tuple[_CodeRange, ...]
+    substance_use_disorder: tuple[_CodeRange, ...]
+
+    def value_sets(self) -> DiagnosisValueSets:
+        return DiagnosisValueSets(
+            mental_illness=_code_ranges(self.mental_illness),
+            substance_use_disorder=_code_ranges(self.substance_use_disorder),
+        )
+
+
+def _code_ranges(texts: tuple[str, ...]) -> tuple[CodeRange, ...]:
+    return tuple(CodeRange(*text.split("-")) for text in texts)
+
+
 class _RuleFile(_Strict):
     version: _Text
     organization: _Organization
+    value_sets: _ValueSets
     # Validated one by one, so that an error can name its rule.
     rules: list[dict[str, Any]]
 
@@ -179,7 +199,10 @@ def load_ruleset(path: Path | None = None) -> tuple[RuleSet, BusinessCalendar]:
         _rule(entry, position, source) for position, entry in enumerate(document.rules, start=1)
     )
     _require_each_rule_once(rules, source)
-    return RuleSet(version=document.version, rules=rules), _calendar(document.organization, source)
+    ruleset = RuleSet(
+        version=document.version, rules=rules, value_sets=_value_sets(document.value_sets, source)
+    )
+    return ruleset, _calendar(document.organization, source)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -217,6 +240,13 @@ def _require_each_rule_once(rules: tuple[AlertRule, ...], path: Path) -> None:
         raise RuleConfigError(
             f"{path}: rules missing: {', '.join(missing)} (set enabled = false to turn one off)"
         )
+
+
+def _value_sets(value_sets: _ValueSets, path: Path) -> DiagnosisValueSets:
+    try:
+        return value_sets.value_sets()
+    except ValueError as error:
+        raise RuleConfigError(f"{path}: value_sets: {error}") from error
 
 
 def _calendar(organization: _Organization, path: Path) -> BusinessCalendar:

@@ -9,6 +9,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.case import AssessedNeed, Goal, Intervention
+from domain.diagnoses import Diagnosis
 from domain.patient import Demographics, Identifier
 
 
@@ -43,6 +44,7 @@ VALUE_OBJECTS: dict[str, type[Any]] = {
     "assessed_need": AssessedNeed,
     "goal": Goal,
     "intervention": Intervention,
+    "diagnosis": Diagnosis,
 }
 
 

@@ -23,14 +23,17 @@ from domain.case import (
     ClosureReason,
     ContactMode,
     ContactOutcome,
+    FollowUpFocus,
     Goal,
     GoalOutcome,
     Intervention,
+    ReceivedInformation,
     ReferralAccepted,
     ReferralCompleted,
     ReferralDeclined,
     ScreeningResult,
 )
+from domain.diagnoses import Diagnosis, DiagnosisType
 from domain.encounter import Disposition, Encounter, PatientClass, TransitionKind
 from domain.events import Action, CaretrailEvent
 from domain.identifier_index import PatientIdentifierClaim, VisitNumberClaim
@@ -100,6 +103,8 @@ def _encounter(patient_id: UUID) -> Encounter:
     encounter.change_patient_class(PatientClass.OUTPATIENT, at(9))
     encounter.update_visit("ICU^2^B", "dr.osei", at(9))
     encounter.discharge(Disposition.HOME_HEALTH, at(10))
+    depression = Diagnosis("F32.9", "I10", "Major depressive disorder", DiagnosisType.FINAL, 1)
+    encounter.record_diagnoses([depression], at(10))
     discharge = encounter.latest_transition(TransitionKind.DISCHARGE)
     encounter.cancel(discharge.number, "sent in error", at(11))
     return encounter
@@ -126,6 +131,15 @@ def _case(patient_id: UUID) -> Case:
     case.log_contact(ContactMode.PHONE, ContactOutcome.SUCCESSFUL, "client", "", at(18))
     case.record_medication_reconciliation(1, "duplicate diuretic", at(18))
     case.record_follow_up_visit(ContactMode.FACE_TO_FACE, "dr.osei", "stable", at(19))
+    case.record_follow_up_visit(
+        ContactMode.VIDEO, "dr.amari", "mood improving", at(19), focus=FollowUpFocus.MENTAL_HEALTH
+    )
+    case.record_information_received(
+        ReceivedInformation.ADMISSION_NOTIFICATION, "GENHOSP ED", "by phone", at(12)
+    )
+    case.record_information_received(
+        ReceivedInformation.DISCHARGE_INFORMATION, "GENHOSP 4 West", "summary by fax", at(19)
+    )
     case.note_barrier("b1", "no scale at home", at(19))
     case.resolve_barrier("b1", "scale delivered", at(20))
     case.evaluate_goal("g1", GoalOutcome.MET, "weighed 7 of 7 days", at(21))

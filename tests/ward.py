@@ -17,7 +17,15 @@ from sqlalchemy import select
 
 from consumers.embedded import EventStoreFeed
 from domain.alert import AlertState
-from domain.case import CaseSource, ContactMode, ContactOutcome, ScreeningResult
+from domain.case import (
+    CaseSource,
+    ContactMode,
+    ContactOutcome,
+    FollowUpFocus,
+    ReceivedInformation,
+    ScreeningResult,
+)
+from domain.diagnoses import Diagnosis, DiagnosisType
 from domain.encounter import Disposition, PatientClass, TransitionKind
 from domain.patient import Demographics, Identifier
 from projections.alerts import Alerts, OpenAlert, open_alerts
@@ -122,9 +130,28 @@ class Ward:
         self._arrive(at, None)
         self.app.log_contact(case, ContactMode.PHONE, outcome, "client", "", self.nurse_at(at))
 
-    def visit(self, case: UUID, at: datetime, mode: ContactMode = ContactMode.FACE_TO_FACE) -> None:
+    def visit(
+        self,
+        case: UUID,
+        at: datetime,
+        mode: ContactMode = ContactMode.FACE_TO_FACE,
+        focus: FollowUpFocus = FollowUpFocus.GENERAL,
+    ) -> None:
         self._arrive(at, None)
-        self.app.record_follow_up_visit(case, mode, "Dr. Osei", "", self.nurse_at(at))
+        self.app.record_follow_up_visit(case, mode, "Dr. Osei", "", self.nurse_at(at), focus=focus)
+
+    def received(self, case: UUID, at: datetime, information: ReceivedInformation) -> None:
+        self._arrive(at, None)
+        self.app.record_information_received(case, information, "GENHOSP", "", self.nurse_at(at))
+
+    def diagnose(self, encounter: UUID, at: datetime, *codes: str) -> None:
+        """Final ICD-10-CM diagnoses from the feed, the first one principal."""
+        self._arrive(at, None)
+        diagnoses = [
+            Diagnosis(code, "I10", code, DiagnosisType.FINAL, rank)
+            for rank, code in enumerate(codes, start=1)
+        ]
+        self.app.record_diagnoses(encounter, diagnoses, self.feed_at(at))
 
     def refer(self, case: UUID, at: datetime, referral_id: str = "r1") -> None:
         self._arrive(at, None)

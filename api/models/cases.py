@@ -18,9 +18,11 @@ from domain.case import (
     ClosureReason,
     ContactMode,
     ContactOutcome,
+    FollowUpFocus,
     Goal,
     GoalOutcome,
     Intervention,
+    ReceivedInformation,
     ReferralStatus,
     ScreeningResult,
 )
@@ -172,10 +174,28 @@ class RecordMedicationReconciliation(CaseStep):
 class RecordFollowUpVisit(CaseStep):
     mode: ContactMode
     provider: Name
+    focus: FollowUpFocus = Field(
+        default=FollowUpFocus.GENERAL,
+        description="What it was for: HEDIS FUH/FUM count mental_health visits, FUA "
+        "substance_use ones",
+    )
     notes: Text = ""
 
     def send(self, app: CareTrail, case_id: UUID, by: Provenance, expected: int | None) -> None:
-        app.record_follow_up_visit(case_id, self.mode, self.provider, self.notes, by, expected)
+        app.record_follow_up_visit(
+            case_id, self.mode, self.provider, self.notes, by, expected, focus=self.focus
+        )
+
+
+class RecordInformationReceived(CaseStep):
+    information: ReceivedInformation
+    received_from: Name = Field(examples=["GENHOSP 4 West", "state HIE"])
+    notes: Text = ""
+
+    def send(self, app: CareTrail, case_id: UUID, by: Provenance, expected: int | None) -> None:
+        app.record_information_received(
+            case_id, self.information, self.received_from, self.notes, by, expected
+        )
 
 
 class NoteBarrier(CaseStep):

@@ -17,6 +17,7 @@ from api.models.cases import (
     NoteBarrier,
     RecordAssessment,
     RecordFollowUpVisit,
+    RecordInformationReceived,
     RecordMedicationReconciliation,
     ReopenCase,
     ResolveBarrier,
@@ -91,6 +92,16 @@ def record_medication_reconciliation(
 
 @router.post("/follow-up-visits", summary="Record a follow-up visit after discharge")
 def record_follow_up_visit(step: RecordFollowUpVisit, change: CaseChangeDep) -> CaseVersion:
+    return change.apply(step)
+
+
+@router.post(
+    "/information-receipts",
+    summary="Record the receipt of an admission notification or of discharge information",
+)
+def record_information_received(
+    step: RecordInformationReceived, change: CaseChangeDep
+) -> CaseVersion:
     return change.apply(step)
 
 

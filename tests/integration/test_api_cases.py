@@ -161,6 +161,10 @@ def test_a_case_goes_through_every_step_of_the_process(api: Api, team: Team) -> 
         ("/contacts", {"mode": "phone", "outcome": "successful", "contacted": "client"}),
         ("/medication-reconciliations", {"discrepancies_found": 1, "notes": "duplicate statin"}),
         ("/follow-up-visits", {"mode": "face_to_face", "provider": "Dr. Lee"}),
+        ("/follow-up-visits", {"mode": "video", "provider": "Dr. Amari", "focus": "mental_health"}),
+        ("/information-receipts", {
+            "information": "discharge_information", "received_from": "GENHOSP 4 West",
+        }),
         ("/barriers", {"barrier_id": "b1", "description": "no transport to clinic"}),
         ("/barrier-resolutions", {"barrier_id": "b1", "resolution": "ride service booked"}),
         ("/goal-evaluations", {"goal_id": "g1", "outcome": "met", "evidence": "no admission"}),

@@ -152,6 +152,9 @@ MATRIX: dict[tuple[str, str], Expectation] = {
     ("POST", "/api/v1/cases/{case_id}/follow-up-visits"): Expectation(
         CASE_WORKERS, {"mode": "video", "provider": "Dr. Lee"}
     ),
+    ("POST", "/api/v1/cases/{case_id}/information-receipts"): Expectation(
+        CASE_WORKERS, {"information": "discharge_information", "received_from": "GENHOSP"}
+    ),
     ("POST", "/api/v1/cases/{case_id}/barriers"): Expectation(
         CASE_WORKERS, {"barrier_id": "b2", "description": "no phone"}
     ),

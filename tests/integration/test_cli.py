@@ -115,6 +115,20 @@ def test_case_commands_record_each_step_and_show_the_case(terminal: Terminal, ca
     terminal.ok("case", "referral", case_id, "--referral-id", "r1", "--answer", "decline")
     out = terminal.ok("case", "contact", case_id, "--mode", "phone", "--outcome", "successful")
     assert out.endswith("is now at version 9")
+    out = terminal.ok(
+        "case", "visit", case_id, "--provider", "Dr. Amari", "--mode", "video",
+        "--focus", "mental_health",
+    )  # fmt: skip
+    assert out.startswith("mental_health follow-up visit recorded")
+    out = terminal.ok(
+        "case", "received", case_id, "--information", "discharge_information",
+        "--from", "GENHOSP 4 West",
+    )  # fmt: skip
+    assert out.startswith("discharge_information received from GENHOSP 4 West")
+    assert [e["event_type"] for e in terminal.log()[-2:]] == [
+        "caretrail.FollowUpVisitRecorded",
+        "caretrail.DischargeInformationReceived",
+    ]
 
     shown = json.loads(terminal.ok("case", "show", case_id, "--json"))
     assert shown["consent"] == "active"
@@ -169,6 +183,10 @@ def test_case_show_as_of_a_past_time_shows_the_older_plan(terminal: Terminal, ca
         (["case", "consent", "{case}", "--method", "telepathy"], "'telepathy' is not one of"),
         (["case", "screen", "{case}", "--result", "appropriate", "--expected-version", "7"],
          "is at version 1, not 7"),
+        (["case", "received", "{case}", "--information", "discharge_information",
+          "--from", " "], "a receipt of discharge_information needs whom it came from"),
+        (["case", "visit", "{case}", "--provider", "Dr. Amari", "--focus", "spiritual"],
+         "'spiritual' is not one of"),
         (["log", "--since", "yesterday"], "is not a time"),
         (["--database", "mysql://x/y", "log"], "unsupported database URL"),
     ],

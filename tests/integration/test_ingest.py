@@ -17,7 +17,13 @@ from uuid import UUID
 
 import pytest
 
-from domain.encounter import Disposition, Encounter, EncounterStatus, PatientClass
+from domain.encounter import (
+    Disposition,
+    Encounter,
+    EncounterDiagnosesRecorded,
+    EncounterStatus,
+    PatientClass,
+)
 from domain.events import CaretrailEvent
 from domain.identifier_index import VisitNumberClaim
 from domain.message_receipt import AdtEventArrivedLate, AdtMessageAccepted
@@ -50,6 +56,7 @@ def receiver_on(open_app: Callable[[str], CareTrail]) -> Iterator[OpenReceiver]:
 
 E = TypeVar("E", bound=CaretrailEvent)
 MERGED_IN = ["PatientIdentifierClaimed", "IdentifierAdded"]
+DIAGNOSED = ["EncounterDiagnosesRecorded"]  # from DG1
 
 # What each fixture produces on an empty store (in any order: one transaction). Cancels of
 # visits never seen and a bed status update produce nothing.
@@ -58,9 +65,14 @@ EVENTS_ON_AN_EMPTY_STORE: dict[str, list[str]] = {
     "a01_missing_evn": NEW_PATIENT + NEW_ENCOUNTER + ACCEPTED,
     "a01_trigger_in_evn1_only": NEW_PATIENT + NEW_ENCOUNTER + ACCEPTED,
     "custom_field_separator_star": NEW_PATIENT + NEW_ENCOUNTER + ACCEPTED,
-    "epic_a01_admit_inpatient": NEW_PATIENT + NEW_ENCOUNTER + ACCEPTED,
+    "epic_a01_admit_inpatient": NEW_PATIENT + NEW_ENCOUNTER + DIAGNOSED + ACCEPTED,
     "a02_transfer_to_icu": NEW_PATIENT + NEW_ENCOUNTER + ["PatientTransferred"] + ACCEPTED,
     "a03_discharge_ama": NEW_PATIENT + NEW_ENCOUNTER + ["PatientDischarged"] + ACCEPTED,
+    "a03_discharge_depression_dg1": NEW_PATIENT
+    + NEW_ENCOUNTER
+    + ["PatientDischarged"]
+    + DIAGNOSED
+    + ACCEPTED,
     "a03_discharge_expired": NEW_PATIENT + NEW_ENCOUNTER + ["PatientDischarged"] + ACCEPTED,
     "a03_discharge_home": NEW_PATIENT + NEW_ENCOUNTER + ["PatientDischarged"] + ACCEPTED,
     "a03_discharge_home_health_crlf": NEW_PATIENT
@@ -165,7 +177,7 @@ def test_a_story_in_clinical_order_on_postgres(
     discharge; then the HIE's A08 naming her and Helena Kowalski's MRN together is refused."""
     receiver = receiver_on(postgres_url)
     story = [
-        ("epic_a01_admit_inpatient", NEW_PATIENT + NEW_ENCOUNTER + ACCEPTED),
+        ("epic_a01_admit_inpatient", NEW_PATIENT + NEW_ENCOUNTER + DIAGNOSED + ACCEPTED),
         ("a02_transfer_to_icu", ["PatientTransferred", *ACCEPTED]),
         ("a03_discharge_home", ["PatientDischarged", *ACCEPTED]),
         ("a13_cancel_discharge", ["TransitionCancelled", *ACCEPTED]),
@@ -238,7 +250,7 @@ def test_duplicates_within_one_batch_are_applied_once(
 
     assert [r.outcome for r in replies] == ["applied", "duplicate", "duplicate"]
     assert sorted(names(stored_events(receiver.service.app))) == sorted(
-        NEW_PATIENT + NEW_ENCOUNTER + ACCEPTED
+        NEW_PATIENT + NEW_ENCOUNTER + DIAGNOSED + ACCEPTED
     )
 
 
@@ -306,6 +318,8 @@ def test_a_discharge_before_its_admission_opens_the_encounter(
 
     assert (discharge.outcome, admission.outcome) == ("applied", "already_recorded")
     encounter = encounter_of(receiver)
+    # The late A01's admitting diagnosis is still the first the encounter hears of.
+    assert [d.code for d in encounter.diagnoses] == ["R07.9"]
     assert encounter.admitted_at == datetime.fromisoformat("2024-03-12T08:05:00-04:00")
     assert encounter.status is EncounterStatus.DISCHARGED
     assert encounter.disposition == Disposition.HOME
@@ -344,6 +358,7 @@ def test_a_cancelled_admission_followed_by_a_new_one_opens_a_new_encounter(
     ]
     assert sorted(names(made)) == [
         "AdtMessageAccepted",
+        "EncounterDiagnosesRecorded",
         "EncounterRegistered",
         "VisitNumberReassigned",
     ]
@@ -551,3 +566,27 @@ def test_an_sqlite_store_keeps_its_identity_key_beside_it(tmp_path: Path) -> Non
     key_file = tmp_path / "caretrail.identity-key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert len(key) == 64
+
+
+def test_an_a08_after_discharge_recodes_the_diagnoses_and_an_older_one_is_ignored(
+    receiver_on: OpenReceiver, postgres_url: str
+) -> None:
+    receiver = receiver_on(postgres_url)
+    discharge = fixture_bytes("a03_discharge_depression_dg1")
+    only(receiver, discharge)
+
+    def a08(control_id: bytes, when: bytes, principal: bytes) -> bytes:
+        header, _, rest = discharge.partition(b"\rEVN|A03|")
+        update = header.replace(b"ADT^A03^ADT_A03|EPC000230412", b"ADT^A08^ADT_A01|" + control_id)
+        evn = b"EVN|A08|" + when + b"||||" + when
+        pid_on = rest[rest.index(b"\rPID") :]
+        return update + b"\r" + evn + pid_on.replace(b"F32.2^", principal + b"^")
+
+    recoded = only(receiver, a08(b"EPC000230999", b"20240711090000-0400", b"F33.2"))
+    # Older than the recoding, so older news, though it differs from what is recorded now.
+    older = only(receiver, a08(b"EPC000231000", b"20240708090000-0400", b"F32.9"))
+
+    assert [r.code for r in (recoded, older)] == [AckCode.AA, AckCode.AA]
+    recorded = of_type(receiver, EncounterDiagnosesRecorded)
+    assert [[d.code for d in e.diagnoses][1] for e in recorded] == ["F32.2", "F33.2"]
+    assert encounter_of(receiver).status is EncounterStatus.DISCHARGED

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain.diagnoses import Diagnosis, DiagnosisType, principal_diagnosis
 from domain.encounter import Disposition, PatientClass
 from domain.patient import Identifier
 from ingest.files import split_messages
@@ -57,6 +58,7 @@ COMMAND_OF_FIXTURE = {
     "epic_a01_admit_inpatient": C.ADMIT,
     "a02_transfer_to_icu": C.TRANSFER,
     "a03_discharge_ama": C.DISCHARGE,
+    "a03_discharge_depression_dg1": C.DISCHARGE,
     "a03_discharge_expired": C.DISCHARGE,
     "a03_discharge_home": C.DISCHARGE,
     "a03_discharge_home_health_crlf": C.DISCHARGE,
@@ -176,6 +178,44 @@ def test_a_missing_disposition_is_other() -> None:
     assert visit.disposition is Disposition.OTHER
 
 
+DEPRESSION = fixture_bytes("a03_discharge_depression_dg1")
+
+
+def test_a_discharge_carries_its_dg1_diagnoses_in_order() -> None:
+    visit = mapped(DEPRESSION).visit
+    assert visit is not None
+    assert visit.diagnoses == (
+        Diagnosis("R45.851", "I10", "Suicidal ideations", DiagnosisType.ADMITTING),
+        Diagnosis(
+            "F32.2",
+            "I10",
+            "Major depressive disorder, single episode, severe without psychotic features",
+            DiagnosisType.FINAL,
+            1,
+        ),
+        Diagnosis(
+            "E11.9", "I10", "Type 2 diabetes mellitus without complications", DiagnosisType.FINAL, 2
+        ),
+    )
+    assert principal_diagnosis(visit.diagnoses) == visit.diagnoses[1]
+
+
+def test_dg1_without_a_coding_system_in_dg1_3_takes_dg1_2_and_a_local_type_is_no_type() -> None:
+    raw = DEPRESSION.replace(b"^Suicidal ideations^I10|", b"^Suicidal ideations|").replace(
+        b"|20240702|A|", b"|20240702|Z|"
+    )
+    visit = mapped(raw).visit
+    assert visit is not None
+    admitting = visit.diagnoses[0]
+    assert (admitting.coding_system, admitting.diagnosis_type) == ("I10", None)
+
+
+def test_a_message_without_dg1_brings_no_diagnoses() -> None:
+    visit = mapped(fixture_bytes("a03_discharge_home")).visit
+    assert visit is not None
+    assert visit.diagnoses == ()
+
+
 def test_a_transfer_knows_where_the_patient_came_from() -> None:
     visit = mapped(fixture_bytes("a02_transfer_to_icu")).visit
     assert visit is not None
@@ -258,6 +298,20 @@ def test_an_unmerge_names_the_record_to_split_off_in_its_second_pid() -> None:
             ErrorCondition.SEGMENT_SEQUENCE_ERROR,
             "ADT^A37 needs a second PID segment",
             id="unmerge of one record",
+        ),
+        pytest.param(
+            DEPRESSION.replace(b"|I10|E11.9^Type 2", b"|I10|^Type 2"),
+            AckCode.AE,
+            ErrorCondition.REQUIRED_FIELD_MISSING,
+            "DG1 #3 has no diagnosis code (DG1-3)",
+            id="diagnosis without a code",
+        ),
+        pytest.param(
+            DEPRESSION.replace(b"|F|||||||||1", b"|F|||||||||first"),
+            AckCode.AE,
+            ErrorCondition.DATA_TYPE_ERROR,
+            "DG1 #2 priority (DG1-15) 'first' is not a positive number",
+            id="diagnosis priority not a number",
         ),
         pytest.param(
             "MSH|^~\\&|EMPI|STATEHIE|||||ADT^A31|EMPI1|P|2.5\rPID|1||X1^^^HIE^PI\r",

@@ -17,6 +17,7 @@ import pytest
 
 from domain.case import (
     REFERRAL_ANSWERABLE_FROM,
+    AdmissionNotificationReceived,
     AssessedNeed,
     AssessmentDomain,
     AssessmentRecorded,
@@ -36,6 +37,8 @@ from domain.case import (
     ContactLogged,
     ContactMode,
     ContactOutcome,
+    DischargeInformationReceived,
+    FollowUpFocus,
     FollowUpVisitRecorded,
     Goal,
     GoalEvaluated,
@@ -43,6 +46,7 @@ from domain.case import (
     Intervention,
     MedicationReconciliationRecorded,
     PlanOfCareRevised,
+    ReceivedInformation,
     ReferralAccepted,
     ReferralCompleted,
     ReferralDeclined,
@@ -303,7 +307,36 @@ LIFECYCLE: list[Step] = [
             ContactMode.FACE_TO_FACE, "Dr. Reyes (PCP)", "seen day 5", a
         ),
         FollowUpVisitRecorded,
-        {"mode": ContactMode.FACE_TO_FACE, "provider": "Dr. Reyes (PCP)", "notes": "seen day 5"},
+        {
+            "mode": ContactMode.FACE_TO_FACE,
+            "provider": "Dr. Reyes (PCP)",
+            "notes": "seen day 5",
+            "focus": FollowUpFocus.GENERAL,
+        },
+    ),
+    Step(
+        "mental health follow-up visit",
+        lambda c, a: c.record_follow_up_visit(
+            ContactMode.VIDEO, "Dr. Amari (psychiatry)", "", a, focus=FollowUpFocus.MENTAL_HEALTH
+        ),
+        FollowUpVisitRecorded,
+        {"provider": "Dr. Amari (psychiatry)", "focus": FollowUpFocus.MENTAL_HEALTH},
+    ),
+    Step(
+        "admission notification received",
+        lambda c, a: c.record_information_received(
+            ReceivedInformation.ADMISSION_NOTIFICATION, "GENHOSP ED", "by phone", a
+        ),
+        AdmissionNotificationReceived,
+        {"received_from": "GENHOSP ED", "notes": "by phone"},
+    ),
+    Step(
+        "discharge information received",
+        lambda c, a: c.record_information_received(
+            ReceivedInformation.DISCHARGE_INFORMATION, "GENHOSP 4 West", "summary by fax", a
+        ),
+        DischargeInformationReceived,
+        {"received_from": "GENHOSP 4 West", "notes": "summary by fax"},
     ),
     Step(
         "barrier noted",
@@ -571,6 +604,9 @@ COMMANDS: dict[str, Callable[[Case, Action], None]] = {
     "record_medication_reconciliation": lambda c, a: c.record_medication_reconciliation(0, "", a),
     "record_follow_up_visit": lambda c, a: c.record_follow_up_visit(
         ContactMode.PHONE, "PCP", "", a
+    ),
+    "record_information_received": lambda c, a: c.record_information_received(
+        ReceivedInformation.DISCHARGE_INFORMATION, "GENHOSP", "", a
     ),
     "note_barrier": lambda c, a: c.note_barrier("b2", "cost of meds", a),
     "resolve_barrier": lambda c, a: c.resolve_barrier("b1", "bus pass", a),
@@ -986,3 +1022,12 @@ def test_zero_medication_discrepancies_are_recorded() -> None:
     event = events(case)[-1]
     assert type(event) is MedicationReconciliationRecorded
     assert event.discrepancies_found == 0
+
+
+@pytest.mark.parametrize("received_from", ["", "   "])
+def test_a_receipt_must_say_whom_it_came_from(received_from: str) -> None:
+    case = consented_case()
+    with refused(InvalidTransition, case):
+        case.record_information_received(
+            ReceivedInformation.DISCHARGE_INFORMATION, received_from, "", later(3)
+        )

@@ -14,7 +14,7 @@ import pytest
 from domain.alert import AlertState
 from domain.alert_rules import PatientClass as RulePatientClass
 from domain.alert_rules import TransitionKind as RuleTransition
-from domain.case import ContactMode, ContactOutcome
+from domain.case import ContactMode, ContactOutcome, FollowUpFocus, ReceivedInformation
 from domain.encounter import Disposition, PatientClass, TransitionKind
 from projections.deadlines import arrival_kind, rule_class
 from tests.ward import Ward, local
@@ -317,13 +317,161 @@ def test_an_ed_visit_discharged_in_time_never_goes_stale(ward: Ward) -> None:
     assert "stale-ed-encounter" not in ward.alerts()
 
 
+BEHAVIORAL_RULES = {"fuh-7", "fuh-30", "fum-7", "fum-30", "fua-7", "fua-30"}
+
+
 def test_mental_health_and_substance_use_rules_start_no_clock_without_a_diagnosis(
     ward: Ward,
 ) -> None:
-    # Encounter events carry no diagnosis, so FUH/FUM/FUA have no facts to start from.
     ward.stay(local(2026, 3, 2, 10), local(2026, 3, 5, 10))
     ward.admit(local(2026, 3, 20, 10), PatientClass.EMERGENCY)
-    assert not {"fuh-7", "fuh-30", "fum-7", "fum-30", "fua-7", "fua-30"} & set(ward.conditions())
+    assert not BEHAVIORAL_RULES & set(ward.conditions())
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "raise_at", "escalate_at"),
+    [
+        # Calendar days from the discharge on Friday March 6: weekends count.
+        ("fuh-7", local(2026, 3, 13), local(2026, 3, 14)),
+        ("fuh-30", local(2026, 4, 5), local(2026, 4, 6)),
+    ],
+)
+def test_a_stay_for_depression_starts_fuh_from_the_discharge(
+    ward: Ward, rule_id: str, raise_at: datetime, escalate_at: datetime
+) -> None:
+    encounter = ward.stay(local(2026, 3, 2, 10), FRIDAY_LATE)
+    ward.diagnose(encounter, FRIDAY_LATE, "F32.9")
+    assert "NCQA HEDIS Follow-Up After Hospitalization" in ward.conditions()[rule_id].reason
+    assert_falls_due(ward, rule_id, raise_at, escalate_at)
+
+
+def test_fuh_7_counts_calendar_days_over_the_independence_day_holiday(ward: Ward) -> None:
+    # July 4, 2026 is a Saturday, observed on Friday July 3: FUH does not skip it.
+    encounter = ward.stay(local(2026, 6, 29, 10), local(2026, 7, 1, 15))
+    ward.diagnose(encounter, local(2026, 7, 1, 15), "F20.9")
+    assert ward.conditions()["fuh-7"].escalate_at == local(2026, 7, 9)
+
+
+def test_a_mental_health_visit_on_the_discharge_day_does_not_count_for_fuh(ward: Ward) -> None:
+    case = ward.open_case(local(2026, 3, 2))
+    encounter = ward.stay(local(2026, 3, 2, 10), local(2026, 3, 6, 9))
+    ward.diagnose(encounter, local(2026, 3, 6, 9), "F31.9")
+    ward.visit(case, local(2026, 3, 6, 23, 58), ContactMode.VIDEO, FollowUpFocus.MENTAL_HEALTH)
+    assert ward.conditions()["fuh-7"].status == "pending"
+    ward.visit(case, local(2026, 3, 7, 0, 1), ContactMode.VIDEO, FollowUpFocus.MENTAL_HEALTH)
+    assert ward.conditions()["fuh-7"].status == "satisfied"
+
+
+def test_a_general_follow_up_visit_does_not_satisfy_fuh(ward: Ward) -> None:
+    case = ward.open_case(local(2026, 3, 2))
+    encounter = ward.stay(local(2026, 3, 2, 10), FRIDAY_LATE)
+    ward.diagnose(encounter, FRIDAY_LATE, "F32.9")
+    ward.visit(case, local(2026, 3, 9, 10))
+    conditions = ward.conditions()
+    assert conditions["tcm-face-to-face"].status == "satisfied"
+    assert (conditions["fuh-7"].status, conditions["fuh-30"].status) == ("pending", "pending")
+
+
+def test_a_diagnosis_recorded_after_the_discharge_starts_fuh_from_the_discharge(
+    ward: Ward,
+) -> None:
+    encounter = ward.stay(local(2026, 3, 2, 10), FRIDAY_LATE)
+    assert "fuh-7" not in ward.conditions()
+    ward.diagnose(encounter, local(2026, 3, 9, 11), "F33.1")  # an A08 after coding
+    fuh = ward.conditions()["fuh-7"]
+    assert (fuh.escalate_at, fuh.known_at) == (local(2026, 3, 14), local(2026, 3, 6, 23, 51))
+
+
+def test_a_recoded_principal_diagnosis_withdraws_fuh(ward: Ward) -> None:
+    encounter = ward.stay(local(2026, 3, 2, 10), FRIDAY_LATE)
+    ward.diagnose(encounter, FRIDAY_LATE, "F32.9")
+    ward.diagnose(encounter, local(2026, 3, 9, 11), "I50.9", "F32.9")
+    assert ward.conditions()["fuh-7"].status == "withdrawn"
+
+
+def test_cancelling_the_discharge_retracts_the_fuh_alert(ward: Ward) -> None:
+    encounter = ward.stay(local(2026, 3, 2, 10), FRIDAY_LATE)
+    ward.diagnose(encounter, FRIDAY_LATE, "F32.9")
+    ward.tick(local(2026, 3, 13, 8))
+    alert = ward.alerts()["fuh-7"]
+    ward.cancel(encounter, TransitionKind.DISCHARGE, local(2026, 3, 13, 9))
+    assert ward.tick(local(2026, 3, 13, 9, 5))["retract"] >= 1
+    assert ward.alert_state("fuh-7") is AlertState.RETRACTED
+    assert ward.events_of(alert.alert_id) == ["AlertRaised", "AlertRetracted"]
+
+
+def test_a_mental_health_follow_up_resolves_the_fuh_alert(ward: Ward) -> None:
+    case = ward.open_case(local(2026, 3, 2))
+    encounter = ward.stay(local(2026, 3, 2, 10), FRIDAY_LATE)
+    ward.diagnose(encounter, FRIDAY_LATE, "F32.9")
+    ward.tick(local(2026, 3, 13, 8))
+    alert = ward.alerts()["fuh-7"]
+    ward.visit(case, local(2026, 3, 13, 10), ContactMode.VIDEO, FollowUpFocus.MENTAL_HEALTH)
+    ward.tick(local(2026, 3, 13, 10, 5))
+    assert ward.alert_state("fuh-7") is AlertState.RESOLVED
+    assert ward.conditions()["fuh-30"].status == "satisfied"
+    resolved = ward.app.history(alert.alert_id)[-1]
+    assert resolved.satisfied_by.startswith("FollowUpVisitRecorded/")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("code", "started", "focus"),
+    [
+        ("F41.1", {"fum-7", "fum-30"}, FollowUpFocus.MENTAL_HEALTH),
+        ("F10.20", {"fua-7", "fua-30"}, FollowUpFocus.SUBSTANCE_USE),
+    ],
+)
+def test_an_ed_visit_for_mental_illness_or_substance_use_starts_fum_or_fua(
+    ward: Ward, code: str, started: set[str], focus: FollowUpFocus
+) -> None:
+    case = ward.open_case(local(2026, 3, 1))
+    visit = ward.admit(local(2026, 3, 2, 22), PatientClass.EMERGENCY)
+    ward.discharge(visit, local(2026, 3, 3, 2))
+    ward.diagnose(visit, local(2026, 3, 3, 2), code)
+    conditions = ward.conditions()
+    assert BEHAVIORAL_RULES & set(conditions) == started
+    assert {conditions[rule].escalate_at for rule in started} == {
+        local(2026, 3, 10),
+        local(2026, 4, 2),
+    }
+    ward.visit(case, local(2026, 3, 5, 10), ContactMode.FACE_TO_FACE, focus)
+    assert {ward.conditions()[rule].status for rule in started} == {"satisfied"}
+
+
+def test_a_principal_diagnosis_outside_the_value_sets_starts_nothing(ward: Ward) -> None:
+    encounter = ward.stay(local(2026, 3, 2, 10), FRIDAY_LATE)
+    ward.diagnose(encounter, FRIDAY_LATE, "I50.9", "F32.9")  # depression is secondary here
+    assert not BEHAVIORAL_RULES & set(ward.conditions())
+
+
+def test_receipt_of_discharge_information_resolves_its_trc_alert(ward: Ward) -> None:
+    case = ward.open_case(local(2026, 3, 2))
+    ward.stay(local(2026, 3, 2, 10), FRIDAY_LATE)
+    ward.tick(local(2026, 3, 8, 9))
+    alert = ward.alerts()["trc-discharge-information"]
+    ward.received(case, local(2026, 3, 8, 10), ReceivedInformation.DISCHARGE_INFORMATION)
+    ward.tick(local(2026, 3, 8, 10, 5))
+    assert ward.alert_state("trc-discharge-information") is AlertState.RESOLVED
+    resolved = ward.app.history(alert.alert_id)[-1]
+    assert resolved.satisfied_by.startswith(  # type: ignore[attr-defined]
+        "DischargeInformationReceived/"
+    )
+
+
+def test_discharge_information_received_before_the_discharge_does_not_count(ward: Ward) -> None:
+    case = ward.open_case(local(2026, 3, 2))
+    ward.received(case, local(2026, 3, 6, 12), ReceivedInformation.DISCHARGE_INFORMATION)
+    ward.stay(local(2026, 3, 2, 10), FRIDAY_LATE)
+    assert ward.conditions()["trc-discharge-information"].status == "pending"
+
+
+def test_an_admission_notification_received_by_phone_meets_trc(ward: Ward) -> None:
+    # No case manager is assigned, so caretrail's own notice reached no one: the team records it.
+    case = ward.open_case(local(2026, 3, 1), manager=None)
+    ward.admit(local(2026, 3, 2, 10))
+    assert ward.conditions()["trc-admission-notification"].status == "pending"
+    ward.received(case, local(2026, 3, 3, 9), ReceivedInformation.ADMISSION_NOTIFICATION)
+    assert ward.conditions()["trc-admission-notification"].status == "satisfied"
 
 
 def test_encounter_classes_map_to_the_rule_classes() -> None:

@@ -14,9 +14,11 @@ from uuid import UUID
 
 import pytest
 
+from domain.diagnoses import Diagnosis, DiagnosisType
 from domain.encounter import (
     Disposition,
     Encounter,
+    EncounterDiagnosesRecorded,
     EncounterRegistered,
     EncounterStatus,
     LeaveOfAbsenceEnded,
@@ -862,3 +864,52 @@ def test_transitions_can_be_cancelled_newest_first() -> None:
 
     assert encounter.status is EncounterStatus.CANCELLED
     assert all(t.cancelled for t in encounter.transitions)
+
+
+# --- diagnoses ------------------------------------------------------------------------------------
+
+ADMITTING_CHEST_PAIN = Diagnosis("R07.9", "I10", "Chest pain", DiagnosisType.ADMITTING)
+FINAL_DEPRESSION = Diagnosis("F32.9", "I10", "Major depressive disorder", DiagnosisType.FINAL, 1)
+
+
+def test_diagnoses_recorded_replace_the_earlier_list() -> None:
+    encounter = admitted()
+    encounter.record_diagnoses([ADMITTING_CHEST_PAIN], at(0))
+    encounter.discharge(Disposition.HOME, at(48))
+    encounter.record_diagnoses([FINAL_DEPRESSION], at(48))
+
+    assert encounter.diagnoses == (FINAL_DEPRESSION,)
+    assert encounter.diagnosed_at == at(48).occurred_at
+    event = events(encounter)[-1]
+    assert type(event) is EncounterDiagnosesRecorded
+    assert (event.diagnoses, event.patient_id) == ([FINAL_DEPRESSION], PATIENT_ID)
+
+
+def test_diagnoses_after_discharge_are_accepted_and_are_not_a_transition() -> None:
+    encounter = admitted()
+    encounter.discharge(Disposition.HOME, at(48))
+    encounter.record_diagnoses([FINAL_DEPRESSION], at(72))
+    assert encounter.status is EncounterStatus.DISCHARGED
+    assert len(encounter.transitions) == 2
+
+
+@pytest.mark.parametrize(
+    ("diagnoses", "when"),
+    [
+        pytest.param([], 2, id="no diagnosis"),
+        pytest.param([ADMITTING_CHEST_PAIN], 2, id="the same list again"),
+        pytest.param([FINAL_DEPRESSION], 0.5, id="older than the recorded list"),
+    ],
+)
+def test_diagnoses_that_are_not_news_are_refused(diagnoses: list[Diagnosis], when: float) -> None:
+    encounter = admitted()
+    encounter.record_diagnoses([ADMITTING_CHEST_PAIN], at(1))
+    with refused(InvalidTransition, encounter):
+        encounter.record_diagnoses(diagnoses, at(when))
+
+
+def test_diagnoses_of_a_cancelled_encounter_are_refused() -> None:
+    encounter = admitted()
+    encounter.cancel(1, "wrong patient", at(1))
+    with refused(InvalidTransition, encounter):
+        encounter.record_diagnoses([FINAL_DEPRESSION], at(2))

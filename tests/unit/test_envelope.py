@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from domain.case import FollowUpFocus, FollowUpVisitRecorded
 from domain.events import CaretrailEvent
 from services.application import CareTrail, LoggedEvent
 from services.envelope import (
@@ -158,6 +159,29 @@ def test_upcasting_on_kafka_and_in_the_event_store_give_the_same_event(app: Care
     from_store = app.mapper.to_domain_event(stored)
 
     from_kafka = from_envelope(envelope, UPCASTS)
+    assert repr(sorted(vars(from_kafka).items())) == repr(sorted(vars(from_store).items()))
+
+
+def test_a_follow_up_visit_recorded_before_it_had_a_focus_reads_as_a_general_one(
+    app: CareTrail,
+) -> None:
+    visit = {"mode": "face_to_face", "provider": "Dr. Osei", "notes": ""}
+    envelope = version_1_envelope() | {"type": FollowUpVisitRecorded.TOPIC, "payload": visit}
+    state = {
+        "timestamp": {"_type_": "datetime_iso", "_data_": WHEN.isoformat()},
+        "actor": "cm.chen",
+        "source": None,
+        "occurred_at": {"_type_": "datetime_iso", "_data_": WHEN.isoformat()},
+        "patient_id": {"_type_": "uuid_hex", "_data_": PATIENT.hex},
+        **visit,
+    }
+    stored = StoredEvent(PATIENT, 4, FollowUpVisitRecorded.TOPIC, json.dumps(state).encode())
+
+    from_store = app.mapper.to_domain_event(stored)
+    from_kafka = from_envelope(envelope)
+
+    assert isinstance(from_store, FollowUpVisitRecorded)
+    assert from_store.focus == FollowUpFocus.GENERAL
     assert repr(sorted(vars(from_kafka).items())) == repr(sorted(vars(from_store).items()))
 
 

@@ -17,7 +17,7 @@ import domain.case
 import domain.encounter
 import domain.events
 import domain.patient
-from domain.case import Case, CaseSource, ReferralStatusChanged
+from domain.case import Case, CaseSource, ReferralStatusChanged, TransitionInformationReceived
 from domain.encounter import Encounter, PatientClass, TransitionEvent
 from domain.errors import ImplausibleDate
 from domain.events import Action, CaretrailCreated, CaretrailEvent
@@ -99,7 +99,12 @@ def own_topic(cls: type) -> str:
 
 def test_discovery_sees_every_domain_module() -> None:
     assert {c.__module__ for c in CONCRETE} == DOMAIN_MODULES - {"domain.events"}
-    assert {CaretrailCreated, TransitionEvent, ReferralStatusChanged} == BASES
+    assert {
+        CaretrailCreated,
+        TransitionEvent,
+        ReferralStatusChanged,
+        TransitionInformationReceived,
+    } == BASES
     assert len(CONCRETE) >= len(PUBLISHED_TOPICS)
 
 

@@ -102,6 +102,9 @@ EXPECTED = {
     "a03_discharge_home_health_crlf": Expected(
         "A03", "Q2310022110T4410", mr("901442", "CERNER", "MRN"), "I", at("2024-02-22T10:45"), "06"
     ),
+    "a03_discharge_depression_dg1": Expected(
+        "A03", "EPC000230412", mr("E5512077", "EPIC"), "I", at("2024-07-09T11:00-04:00"), "01"
+    ),
     "a03_timezone_offsets_fractional": Expected(
         "A03",
         "DM-000615-2316",

@@ -17,6 +17,7 @@ from domain.alert_rules import (
     Window,
     WindowUnit,
 )
+from domain.diagnoses import CodeRange
 from services.rules_config import DEFAULT_RULES_PATH, RuleConfigError, load_ruleset
 
 DEFAULT_TEXT = DEFAULT_RULES_PATH.read_text(encoding="utf-8")
@@ -115,6 +116,42 @@ class TestDefaultFile:
         assert calendar.extra_holidays == frozenset({date(2026, 11, 27)})
         assert calendar.subdivision == "MA"
         assert calendar.timezone == ZoneInfo("America/Chicago")
+
+
+class TestValueSets:
+    def test_the_default_file_holds_the_hedis_families(self) -> None:
+        value_sets = load_ruleset()[0].value_sets
+
+        assert value_sets.mental_illness == (CodeRange("F20", "F48"), CodeRange("F50", "F99"))
+        assert value_sets.substance_use_disorder == (CodeRange("F10", "F19"),)
+
+    def test_a_narrower_value_set_is_read(self, tmp_path: Path) -> None:
+        text = DEFAULT_TEXT.replace('["F20-F48", "F50-F99"]', '["F30-F39"]')
+
+        value_sets = load_ruleset(write(tmp_path, text))[0].value_sets
+
+        assert value_sets.mental_illness == (CodeRange("F30", "F39"),)
+
+    @pytest.mark.parametrize(
+        ("old", "new", "problem"),
+        [
+            ('["F10-F19"]', '["F10..F19"]', "substance_use_disorder.0"),
+            ('["F10-F19"]', '["F19-F10"]', "value_sets: code range F19-F10 runs backwards"),
+            ("mental_illness = ", "mental_ilness = ", "mental_ilness"),
+        ],
+    )
+    def test_a_broken_value_set_names_its_field(
+        self, tmp_path: Path, old: str, new: str, problem: str
+    ) -> None:
+        assert problem in load_error(tmp_path, DEFAULT_TEXT.replace(old, new))
+
+    def test_a_file_without_value_sets_is_refused(self, tmp_path: Path) -> None:
+        start = DEFAULT_TEXT.index("[value_sets]")
+        end = DEFAULT_TEXT.index("[[rules]]")
+
+        message = load_error(tmp_path, DEFAULT_TEXT[:start] + DEFAULT_TEXT[end:])
+
+        assert "field 'value_sets': Field required" in message
 
 
 class TestBrokenFiles:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from consumers.embedded import EventStoreFeed
+from domain.case import FollowUpFocus, ReceivedInformation
 from domain.encounter import Disposition, TransitionKind
 from projections.timeline import Timeline, patient_timeline
 from tests.ward import Ward, local
@@ -29,4 +30,22 @@ def test_the_timeline_tells_the_stay_in_clinical_order_whatever_the_arrival_orde
     assert any(s.startswith("discharge (transition 2) cancelled") for s in summaries)
     assert any(s.startswith("alert retracted") for s in summaries)
     assert [e.occurred_at for e in entries] == sorted(e.occurred_at for e in entries)
+    ward.close()
+
+
+def test_diagnoses_and_receipts_show_without_the_codes() -> None:
+    ward = Ward()
+    case = ward.open_case(local(2026, 3, 1, 9))
+    encounter = ward.stay(local(2026, 3, 2, 10), local(2026, 3, 4, 12))
+    ward.diagnose(encounter, local(2026, 3, 4, 12), "F10.20", "I10")
+    ward.received(case, local(2026, 3, 4, 15), ReceivedInformation.DISCHARGE_INFORMATION)
+    ward.visit(case, local(2026, 3, 5, 9), focus=FollowUpFocus.SUBSTANCE_USE)
+    EventStoreFeed(ward.app, ward.store, [Timeline()]).catch_up()
+    with ward.store.engine.connect() as db:
+        summaries = [entry.summary for entry in patient_timeline(db, ward.patient)]
+    assert "diagnoses recorded (2)" in summaries
+    assert "discharge information received from GENHOSP" in summaries
+    assert "face_to_face follow-up visit with Dr. Osei" in summaries
+    # 42 CFR Part 2: nothing on the timeline tells of the substance use disorder.
+    assert not any("F10" in s or "substance" in s for s in summaries)
     ward.close()
