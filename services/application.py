@@ -6,6 +6,8 @@ and an optional expected version for optimistic concurrency.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+import domain
 from domain.case import (
     AssessedNeed,
     Case,
@@ -53,6 +56,17 @@ REFERRAL_ANSWERS: dict[str, type[ReferralStatusChanged]] = {
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def load_every_event_type() -> None:
+    """Import every domain module. A stored event is decoded by its stable topic, which its class
+    registers when defined; a store holds events of every module (alerts, access, ...), whichever
+    ones this process happened to import."""
+    for module in pkgutil.iter_modules(domain.__path__, "domain."):
+        importlib.import_module(module.name)
+
+
+load_every_event_type()
 
 
 @dataclass(frozen=True)

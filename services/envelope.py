@@ -20,8 +20,6 @@ envelope of an older schema version is upcast one version at a time before it is
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
@@ -35,10 +33,9 @@ import orjson
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import resolve_topic
 
-import domain
 from domain.case import FollowUpVisitRecorded
 from domain.events import CORE_FIELDS, CaretrailEvent, event_payload
-from services.application import LoggedEvent
+from services.application import LoggedEvent, load_every_event_type
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # Fixed forever: event ids are uuid5(EVENT_ID_NAMESPACE, "<aggregate id>:<version>").
@@ -410,8 +407,7 @@ def _docstring(event_class: type[CaretrailEvent]) -> dict[str, str]:
 
 def published_event_classes() -> list[type[CaretrailEvent]]:
     """Every event type the domain can store, each under its own TOPIC."""
-    for module in pkgutil.iter_modules(domain.__path__, "domain."):
-        importlib.import_module(module.name)
+    load_every_event_type()
     return sorted(
         (cls for cls in _subclasses(CaretrailEvent) if cls.__dict__.get("TOPIC")),
         key=lambda cls: cls.TOPIC,

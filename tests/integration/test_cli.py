@@ -8,12 +8,17 @@ import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import click
 import pytest
 from click.testing import CliRunner
 
 from caretrail.cli import cli
+from domain.alert import AlertCause, Severity
+from services.alerting import AlertService
+from services.bootstrap import bootstrap
+from services.settings import Settings
 
 CORE_KEYS = {
     "position", "event_type", "aggregate_id", "version", "patient_id",
@@ -248,3 +253,24 @@ def test_demo_feeds_a_seeded_population_and_prints_a_summary(tmp_path: Path) -> 
     assert same_population == [line for line in second.splitlines() if "events stored" not in line]
     assert (tmp_path / ".caretrail" / "demo.db").exists()
     assert not (tmp_path / ".caretrail" / "caretrail.db").exists()
+
+
+def test_a_fresh_process_reads_events_of_every_domain_module(tmp_path: Path) -> None:
+    """`caretrail log` imports no alert code, yet the store holds alert events: each stored
+    topic must resolve in any process (this crashed on the scheduler's first alert)."""
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    app = bootstrap(Settings(database_url=store))
+    cause = AlertCause(
+        "tcm-interactive-contact", "1", Severity.HIGH, "no contact yet", {}, None, uuid4(), 1
+    )
+    AlertService(app).raise_alert(uuid4(), "tcm-interactive-contact:1", cause)
+    app.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "caretrail", "--database", store, "log", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env=os.environ | {"CARETRAIL_USER": "tester"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["event_type"] for line in done.stdout.splitlines()] == [
+        "caretrail.AlertRaised"
+    ]
