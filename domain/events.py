@@ -92,11 +92,14 @@ CORE_FIELDS = frozenset(
 )  # fmt: skip
 
 
+def payload_fields(event: CaretrailEvent) -> dict[str, Any]:
+    """What this event says beyond the fields every event has, as the event holds it."""
+    return {name: value for name, value in vars(event).items() if name not in CORE_FIELDS}
+
+
 def event_payload(event: CaretrailEvent) -> dict[str, Any]:
-    """What this event says beyond the fields every event has, as JSON-ready values."""
-    return {
-        name: _json_ready(value) for name, value in vars(event).items() if name not in CORE_FIELDS
-    }
+    """The same as JSON-ready values."""
+    return {name: _json_ready(value) for name, value in payload_fields(event).items()}
 
 
 def _json_ready(value: Any) -> Any:

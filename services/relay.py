@@ -57,7 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.application import CareTrail, LoggedEvent
-from services.envelope import encode, to_envelope
+from services.envelope import envelope_bytes
 from services.persistence import DatabaseUrlError, persistence_env
 from services.settings import Settings
 
@@ -154,10 +154,13 @@ class EventPublisher:
 
     def publish(self, section: Sequence[LoggedEvent]) -> None:
         producer = self._connected()
-        envelopes = [to_envelope(logged) for logged in section]
         acknowledgements = [
-            producer.send(self.topic, key=envelope["patient_id"].encode(), value=encode(envelope))
-            for envelope in envelopes
+            producer.send(
+                self.topic,
+                key=str(logged.event.patient_id).encode(),
+                value=envelope_bytes(logged),
+            )
+            for logged in section
         ]
         producer.flush(timeout=self.settings.kafka_delivery_timeout_ms / 1000)
         for acknowledgement in acknowledgements:
