@@ -95,4 +95,3 @@ class EmbeddedPipeline:
             thread.join(timeout=30)
 
         return stop_pipeline
-

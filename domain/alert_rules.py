@@ -320,6 +320,16 @@ FOLLOW_UP_OBLIGATIONS: Final[Mapping[str, Obligation]] = MappingProxyType(
     }
 )
 
+PART2_WITHHELD: Final = "Follow-up due (details withheld: 42 CFR Part 2 needs the client's consent)"
+
+
+def discloses_substance_use(rule_id: str) -> bool:
+    """An alert of a substance-use rule tells of the disorder itself (42 CFR Part 2): its
+    text is shown only where Part 2 data may be, under the client's consent or break-glass."""
+    obligation = FOLLOW_UP_OBLIGATIONS.get(rule_id)
+    return obligation is not None and obligation.scope.flag is ClinicalFlag.SUBSTANCE_USE
+
+
 IMMEDIATE_TRIGGERS: Final[Mapping[str, ImmediateTrigger]] = MappingProxyType(
     {
         "discharge-ama": ImmediateTrigger(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Final
 from uuid import UUID
@@ -43,6 +43,7 @@ from domain.alert import (
     AlertState,
     AlertUpdated,
 )
+from domain.alert_rules import PART2_WITHHELD, discloses_substance_use
 from domain.calendar import utc_instant
 from domain.case import CaseClosed, CaseManagerAssigned, CaseOpened, CaseReopened
 from domain.events import CaretrailEvent
@@ -194,6 +195,14 @@ class OpenAlert:
     note: str | None
     raised_at: datetime
     needs_attention: bool
+
+    @property
+    def discloses_substance_use(self) -> bool:
+        return discloses_substance_use(self.rule_id)
+
+    def without_part2_details(self) -> OpenAlert:
+        """What a reader without Part 2 consent may see: a follow-up is due, not of what."""
+        return replace(self, rule_id="withheld", reason=PART2_WITHHELD, facts={}, note=None)
 
 
 def open_alerts(

@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy import Column, Connection, Integer, String, Table, Text, select
 
 from domain import alert, case, encounter, patient
+from domain.alert_rules import PART2_WITHHELD, discloses_substance_use
 from domain.events import CaretrailEvent
 from projections.deadlines import UtcDateTime
 from projections.store import AppendOnlyProjection, metadata
@@ -71,14 +72,19 @@ _SUMMARIES: Final[Mapping[type[CaretrailEvent], _Summary]] = {
     ),
     case.GoalEvaluated: lambda e: f"goal {e.goal_id} {e.outcome}",
     case.CaseClosed: lambda e: f"case closed ({e.reason})",
-    alert.AlertRaised: lambda e: f"alert raised ({e.severity}): {e.reason}",
-    alert.AlertUpdated: lambda e: f"alert updated ({e.severity}): {e.reason}",
-    alert.AlertReopened: lambda e: f"alert reopened ({e.severity}): {e.reason}",
+    alert.AlertRaised: lambda e: f"alert raised ({e.severity}): {_alert_reason(e)}",
+    alert.AlertUpdated: lambda e: f"alert updated ({e.severity}): {_alert_reason(e)}",
+    alert.AlertReopened: lambda e: f"alert reopened ({e.severity}): {_alert_reason(e)}",
     alert.AlertSnoozed: lambda e: f"alert snoozed until {e.until.isoformat()}: {e.reason}",
     alert.AlertEscalated: lambda e: f"alert escalated to {e.escalated_to}: {e.reason}",
     alert.AlertResolved: lambda e: f"alert resolved by {e.satisfied_by}",
     alert.AlertRetracted: lambda e: f"alert retracted: {e.reason}",
 }
+
+
+def _alert_reason(event: alert.AlertCauseNoted) -> str:
+    # The timeline is shown to every reader of the patient; Part 2 consent is not checked there.
+    return PART2_WITHHELD if discloses_substance_use(event.rule_id) else event.reason
 
 
 def _what(event: CaretrailEvent) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from consumers.embedded import EventStoreFeed
+from domain.alert_rules import FOLLOW_UP_OBLIGATIONS, PART2_WITHHELD, discloses_substance_use
 from domain.case import FollowUpFocus, ReceivedInformation
-from domain.encounter import Disposition, TransitionKind
+from domain.encounter import Disposition, PatientClass, TransitionKind
 from projections.timeline import Timeline, patient_timeline
 from tests.ward import Ward, local
 
@@ -49,3 +50,34 @@ def test_diagnoses_and_receipts_show_without_the_codes() -> None:
     # 42 CFR Part 2: nothing on the timeline tells of the substance use disorder.
     assert not any("F10" in s or "substance" in s for s in summaries)
     ward.close()
+
+
+def test_a_substance_use_alert_is_shown_without_what_it_is_about() -> None:
+    """42 CFR Part 2: an FUA alert tells of the disorder; its reason stays off the timeline and
+    is withheld from alert readers without consent, while an FUM alert shows in full."""
+    ward = Ward()
+    ward.open_case(local(2026, 3, 1))
+    visit = ward.admit(local(2026, 3, 2, 22), PatientClass.EMERGENCY)
+    ward.discharge(visit, local(2026, 3, 3, 2))
+    ward.diagnose(visit, local(2026, 3, 3, 2), "F10.20")
+    ward.tick(local(2026, 3, 11))
+    fua = ward.alerts()["fua-7"]
+    assert fua.discloses_substance_use
+    withheld = fua.without_part2_details()
+    assert withheld.reason == PART2_WITHHELD
+    assert "fua" not in withheld.rule_id
+    assert withheld.facts == {}
+    assert (withheld.alert_id, withheld.due_at) == (fua.alert_id, fua.due_at)
+    EventStoreFeed(ward.app, ward.store, [Timeline()]).catch_up()
+    with ward.store.engine.connect() as db:
+        summaries = [entry.summary for entry in patient_timeline(db, ward.patient)]
+    assert f"alert raised (high): {PART2_WITHHELD}" in summaries
+    assert not any("ubstance" in s for s in summaries)
+    ward.close()
+
+
+def test_only_substance_use_rules_are_part2() -> None:
+    assert {rule for rule in FOLLOW_UP_OBLIGATIONS if discloses_substance_use(rule)} == {
+        "fua-7",
+        "fua-30",
+    }
