@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
@@ -19,6 +20,7 @@ from projections.store import ProjectionStore
 from services.access_audit import AccessAudit
 from services.application import CareTrail
 from services.errors import NotFound
+from services.settings import Settings
 from services.users import UserAccounts
 
 API_PREFIX = "/api/v1"
@@ -36,6 +38,7 @@ class ApiServices:
     tokens: BearerTokens
     sessions: SessionCookies
     read_models: ProjectionStore
+    zone: ZoneInfo
 
     @classmethod
     def wire(
@@ -44,7 +47,9 @@ class ApiServices:
         users: UserAccounts,
         settings: ApiSettings,
         read_models: ProjectionStore,
+        zone: ZoneInfo | None = None,
     ) -> ApiServices:
+        """`zone`: the organization's, for times shown on pages (default: CARETRAIL_TIMEZONE)."""
         return cls(
             caretrail=caretrail,
             users=users,
@@ -53,6 +58,7 @@ class ApiServices:
             tokens=BearerTokens(settings, caretrail.clock),
             sessions=SessionCookies(settings, caretrail.clock),
             read_models=read_models,
+            zone=zone or ZoneInfo(Settings().timezone),
         )
 
     def close(self) -> None:
@@ -94,16 +100,20 @@ def forbidden(detail: str) -> HTTPException:
 
 
 def current_principal(
+    request: Request,
     response: Response,
     services: Services,
     token: Annotated[str | None, Depends(bearer_token)],
     cookie: Annotated[str | None, Depends(session_cookie)],
 ) -> Principal:
     if token is not None:
-        return _from_token(services, token)
-    if cookie is not None:
-        return _from_session(services, cookie, response)
-    raise unauthenticated("sign in for a session, or send a bearer token")
+        principal = _from_token(services, token)
+    elif cookie is not None:
+        principal = _from_session(services, cookie, response)
+    else:
+        raise unauthenticated("sign in for a session, or send a bearer token")
+    request.state.principal = principal  # a refusal page still shows who is signed in
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

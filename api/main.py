@@ -1,19 +1,24 @@
 """The caretrail web application: the REST API under /api/v1, with its OpenAPI document.
 
-Server-rendered dashboard pages (Jinja2 templates in api/templates) get a router of their own,
-included in `create_app` beside the API; they share its services and sign-in (the session cookie).
+The dashboard's pages (api/dashboard, Jinja2 templates in api/templates) are included beside the
+API; they share its services and sign-in (the session cookie).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 
+from api.dashboard import dashboard_router
+from api.dashboard.errors import add_page_error_pages
 from api.deps import API_PREFIX, ApiServices
 from api.problems import Problem, add_problem_handlers
 from api.routers import api_router
@@ -26,6 +31,7 @@ from services.bootstrap import bootstrap
 from services.settings import Settings
 from services.users import open_user_accounts
 
+STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """\
 Care transitions and case management: every change is an immutable event naming who made it,
 and every read of patient data is recorded the same way.
@@ -61,7 +67,10 @@ def create_app(services: ApiServices, pipeline: EmbeddedPipeline | None = None) 
     )
     app.state.services = services
     add_problem_handlers(app)
+    add_page_error_pages(app)
     app.include_router(api_router(), prefix=API_PREFIX)
+    app.include_router(dashboard_router())
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -92,7 +101,11 @@ def app_from_settings(
     read_models = ProjectionStore.open(settings.database_url)
     read_models.create_tables()
     services = ApiServices.wire(
-        caretrail, open_user_accounts(settings, clock), api_settings or ApiSettings(), read_models
+        caretrail,
+        open_user_accounts(settings, clock),
+        api_settings or ApiSettings(),
+        read_models,
+        ZoneInfo(settings.timezone),
     )
     pipeline = None
     if settings.kafka_bootstrap is None:

@@ -280,3 +280,25 @@ def _urgency(alert: OpenAlert) -> tuple[bool, int, str, str]:
         due,
         str(alert.alert_id),
     )
+
+
+def open_cases_by_patient(db: Connection, patient_ids: set[UUID]) -> dict[UUID, UUID]:
+    """The open case of each patient (the first by id if several), for links from an alert."""
+    if not patient_ids:
+        return {}
+    rows = db.execute(
+        select(alert_routing.c.patient_id, func.min(alert_routing.c.case_id))
+        .where(alert_routing.c.open, alert_routing.c.patient_id.in_([str(p) for p in patient_ids]))
+        .group_by(alert_routing.c.patient_id)
+    )
+    return {UUID(patient): UUID(case) for patient, case in rows}
+
+
+def open_cases_by_case_manager(db: Connection) -> Counter[str]:
+    """How many open cases each case manager carries (unassigned ones under UNASSIGNED)."""
+    rows = db.execute(
+        select(alert_routing.c.case_manager, func.count())
+        .where(alert_routing.c.open)
+        .group_by(alert_routing.c.case_manager)
+    )
+    return Counter({manager or UNASSIGNED: count for manager, count in rows})

@@ -40,7 +40,11 @@ from tests.clock import ManualClock
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PASSWORD = "correct horse battery staple"
 JWT_SECRET = "test-secret-for-hs256-tokens-only-0123456789"
-PATIENT_DATA_READ = re.compile(r"^/api/v1/(patients|cases)/([0-9a-f-]{36})(/history)?$")
+# The reads of one record: API reads, the case page (and its plan diff), compliance's audit trail.
+PATIENT_DATA_READ = re.compile(
+    r"^/(?:api/v1/|compliance/)?(patients|cases)/([0-9a-f-]{36})"
+    r"(/history|/plan-diff|/audit|/audit\.csv|/audit\.json)?$"
+)
 INTAKE = Provenance("intake.clerk", source="test")
 
 

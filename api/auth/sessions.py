@@ -42,8 +42,19 @@ class SessionCookies:
             else secrets.token_urlsafe(32)
         )
         self._serializer = URLSafeSerializer(secret, salt="caretrail.session")
+        self._csrf = URLSafeSerializer(secret, salt="caretrail.csrf")
         self._idle = timedelta(minutes=settings.session_idle_minutes)
         self._lifetime = timedelta(hours=settings.session_max_hours)
+
+    def csrf_token(self, username: str) -> str:
+        """The token a dashboard form carries: a page of another site cannot know it."""
+        return self._csrf.dumps(username)
+
+    def csrf_token_is_valid(self, token: str, username: str) -> bool:
+        try:
+            return bool(self._csrf.loads(token) == username)
+        except BadSignature:
+            return False
 
     def start(self, response: Response, username: str) -> Session:
         session = Session(username, self.clock())

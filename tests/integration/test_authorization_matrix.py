@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi import FastAPI
@@ -52,6 +52,8 @@ PATIENT_READERS = CASE_MANAGERS | {SUPERVISOR, COMPLIANCE}
 CASE_READERS = frozenset({OWN_CASELOAD, SUPERVISOR, COMPLIANCE})
 CASE_WORKERS = frozenset({OWN_CASELOAD})
 USER_ADMINS = frozenset({SECURITY_ADMIN})
+ALERT_WORKERS = CASE_MANAGERS | {SUPERVISOR}
+COMPLIANCE_ONLY = frozenset({COMPLIANCE})
 
 USERNAMES = {
     ADT_FEED: ("feed:adt-main", Role.ADT_FEED),
@@ -68,6 +70,7 @@ class Expectation:
     body: dict[str, Any] | None = None
     form: dict[str, str] | None = None
     hl7: Path | None = None
+    params: dict[str, str] | None = None
 
 
 HL7_ADMISSION = Path(__file__).parents[1] / "fixtures" / "hl7" / "epic_a01_admit_inpatient.hl7"
@@ -180,6 +183,31 @@ MATRIX: dict[tuple[str, str], Expectation] = {
         CASE_WORKERS, {"reason": "revoked"}
     ),
     ("POST", "/api/v1/adt"): Expectation(frozenset({ADT_FEED}), hl7=HL7_ADMISSION),
+    # Dashboard pages: a refusal is the sign-in page (anonymous) or a 403 page.
+    ("GET", "/"): Expectation(SIGNED_IN),
+    ("GET", "/login"): Expectation(EVERYONE),
+    ("POST", "/login"): Expectation(EVERYONE, form={"username": "cm.own", "password": PASSWORD}),
+    ("POST", "/logout"): Expectation(SIGNED_IN, form={}),
+    ("GET", "/account"): Expectation(SIGNED_IN),
+    ("GET", "/worklist"): Expectation(ALERT_WORKERS),
+    ("GET", "/worklist/rows"): Expectation(ALERT_WORKERS),
+    ("POST", "/alerts/{alert_id}/acknowledge"): Expectation(ALERT_WORKERS, form={"note": "on it"}),
+    ("POST", "/alerts/{alert_id}/snooze"): Expectation(
+        ALERT_WORKERS, form={"reason": "client at the clinic", "hours": "4"}
+    ),
+    ("GET", "/supervisor"): Expectation(frozenset({SUPERVISOR})),
+    ("GET", "/cases/{case_id}"): Expectation(CASE_READERS),
+    ("GET", "/cases/{case_id}/plan-diff"): Expectation(
+        CASE_READERS, params={"from_version": "1", "to_version": "1"}
+    ),
+    ("POST", "/cases/{case_id}/contacts"): Expectation(
+        CASE_WORKERS, form=CONTACT | {"version": "1"}
+    ),
+    ("GET", "/compliance"): Expectation(COMPLIANCE_ONLY),
+    ("GET", "/compliance/verification"): Expectation(COMPLIANCE_ONLY),
+    ("GET", "/compliance/patients/{patient_id}/audit"): Expectation(COMPLIANCE_ONLY),
+    ("GET", "/compliance/patients/{patient_id}/audit.csv"): Expectation(COMPLIANCE_ONLY),
+    ("GET", "/compliance/patients/{patient_id}/audit.json"): Expectation(COMPLIANCE_ONLY),
 }
 
 
@@ -249,8 +277,12 @@ def _set_up_services(api: Api, case_id: UUID) -> None:
 def request_for(cast: Cast, seat: str, method: str, path: str) -> tuple[str, dict[str, Any]]:
     expectation = MATRIX[(method, path)]
     case_id = cast.others_case if seat == OTHERS_CASELOAD else cast.own_case
-    url = path.format(case_id=case_id, patient_id=cast.patient_id, username="cm.other")
-    options: dict[str, Any] = {"headers": {"If-Match": "*"}}
+    url = path.format(
+        case_id=case_id, patient_id=cast.patient_id, username="cm.other", alert_id=uuid4()
+    )
+    options: dict[str, Any] = {"headers": {"If-Match": "*"}, "follow_redirects": False}
+    if expectation.params is not None:
+        options["params"] = expectation.params
     if expectation.hl7 is not None:
         options["content"] = expectation.hl7.read_bytes()
         options["headers"]["Content-Type"] = "application/hl7-v2"
@@ -279,9 +311,16 @@ def test_route_admits_exactly_the_seats_its_row_names(
     response = caller.request(method, url, **options)
 
     assert response.status_code < 500, response.text
+    page = not path.startswith("/api/")
     if seat in MATRIX[(method, path)].allowed:
         assert response.status_code not in (401, 403), response.text
+        assert not (page and response.headers.get("location", "").startswith("/login?"))
+    elif page and seat == ANONYMOUS:
+        assert response.status_code == 303, response.text
+        assert response.headers["location"].startswith("/login?next=")
     else:
         assert response.status_code == (401 if seat == ANONYMOUS else 403), response.text
-        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["content-type"] == (
+            "text/html; charset=utf-8" if page else "application/problem+json"
+        )
     assert_every_read_audited(cast.api, caller)
