@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import httpx
@@ -156,13 +156,14 @@ def changed(response: httpx.Response, status: int = 200) -> str:
 
 
 @contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a background thread."""
+def live_server(app: FastAPI, lifespan: Literal["on", "off"] = "off") -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a background thread; with
+    `lifespan="on"` its background work (the embedded pipeline) runs too."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -32,7 +32,7 @@ from api.dashboard.pages import (
 from api.deps import ApiServices, Services, forbidden
 from domain.access import PurposeOfUse, ReadInteraction, RecordType
 from domain.users import Role
-from projections.alerts import OpenAlert, open_alerts, open_cases_by_patient
+from projections.alerts import UNASSIGNED, OpenAlert, open_alerts, open_cases_by_patient
 from services.alerting import AlertService
 from services.application import Provenance
 
@@ -148,8 +148,8 @@ def _queue_of(principal: Principal, case_manager: str | None) -> str:
     """A case manager sees their own queue; a supervisor any case manager's (default: the
     unassigned queue, which supervisors work)."""
     if principal.has_any(Role.SUPERVISOR):
-        return case_manager or "(unassigned)"
-    if case_manager not in (None, principal.username):
+        return case_manager or UNASSIGNED
+    if case_manager not in (None, "", principal.username):
         raise forbidden("a case manager sees their own worklist; supervisors see the others")
     return principal.username
 
