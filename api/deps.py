@@ -19,6 +19,7 @@ from domain.users import Role, User
 from projections.store import ProjectionStore
 from services.access_audit import AccessAudit
 from services.application import CareTrail
+from services.audit_chain import AuditChain
 from services.errors import NotFound
 from services.settings import Settings
 from services.users import UserAccounts
@@ -68,6 +69,12 @@ class ApiServices:
 
     def now(self) -> datetime:
         return self.caretrail.clock()
+
+    def audit_chain(self) -> AuditChain:
+        """The hash chain over the event log, kept beside the read models."""
+        chain = AuditChain(self.caretrail, self.read_models.engine, self.caretrail.clock)
+        chain.create_table()
+        return chain
 
 
 def get_services(request: Request) -> ApiServices:

@@ -27,6 +27,11 @@ class ReadAudit:
     network_address: str | None
     user_agent: str | None
 
+    @classmethod
+    def of(cls, request: Request, access: AccessAudit, principal: Principal) -> ReadAudit:
+        client = request.client.host if request.client else None
+        return cls(access, principal, client, request.headers.get("user-agent"))
+
     def record(
         self,
         patient_id: UUID,
@@ -59,12 +64,7 @@ def clinical_read_audit(
     services: Services,
     principal: Annotated[Principal, Depends(require_roles(*CLINICAL_READERS))],
 ) -> ReadAudit:
-    return ReadAudit(
-        services.access,
-        principal,
-        request.client.host if request.client else None,
-        request.headers.get("user-agent"),
-    )
+    return ReadAudit.of(request, services.access, principal)
 
 
 ClinicalReadAudit = Annotated[ReadAudit, Depends(clinical_read_audit)]

@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.case_access import CaseRead, CaseReadDep, case_standing, worked_case
-from api.dashboard.pages import FormPoster, local_time, not_found, render
+from api.dashboard.pages import FormPoster, not_found, render
 from api.deps import ApiServices, Services
 from api.models.cases import CaseView
+from api.wording import local_time
 from domain.access import ReadInteraction
 from domain.case import ContactLogged, ContactMode, ContactOutcome, PlanOfCareRevised
 from domain.errors import DomainRuleViolation

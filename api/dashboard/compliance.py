@@ -17,13 +17,15 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from api.auth.principal import Principal
-from api.dashboard.pages import local_time, page_roles, read_audit, render
+from api.dashboard.pages import page_roles, render
 from api.deps import ApiServices, Services
 from api.models.cases import CaseView
+from api.read_audit import ReadAudit
+from api.wording import local_time
 from domain.access import PurposeOfUse, ReadInteraction, RecordType
 from domain.users import Role
 from projections.plan_views import plan_cases
-from services.audit_chain import AuditChain, AuditRecord, fhir_bundle, history, write_csv
+from services.audit_chain import AuditRecord, fhir_bundle, history, write_csv
 
 router = APIRouter()
 COMPLIANCE = page_roles(Role.COMPLIANCE)
@@ -64,7 +66,7 @@ def compliance_page(
 def verification(
     request: Request, services: Services, principal: Annotated[Principal, COMPLIANCE]
 ) -> HTMLResponse:
-    verdict = _chain(services).verify()
+    verdict = services.audit_chain().verify()
     return render(request, "compliance_verdict.html", principal, verdict=verdict)
 
 
@@ -113,13 +115,7 @@ def audit_fhir(
 
 
 def _trail(services: ApiServices, patient_id: UUID) -> list[AuditRecord]:
-    return history(services.caretrail, _chain(services), patient_id=patient_id)
-
-
-def _chain(services: ApiServices) -> AuditChain:
-    chain = AuditChain(services.caretrail, services.read_models.engine, services.caretrail.clock)
-    chain.create_table()
-    return chain
+    return history(services.caretrail, services.audit_chain(), patient_id=patient_id)
 
 
 def _trail_row(record: AuditRecord, services: ApiServices) -> dict[str, Any]:
@@ -152,7 +148,7 @@ def _record(
     interaction: ReadInteraction,
     detail: str,
 ) -> None:
-    audit = read_audit(request, services, principal)
+    audit = ReadAudit.of(request, services.access, principal)
     audit.record(patient_id, record, interaction, PurposeOfUse.COMPLIANCE, detail=detail)
 
 

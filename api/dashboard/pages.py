@@ -3,7 +3,6 @@ organization's zone and in words ("due in 5 h")."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +12,6 @@ from fastapi.templating import Jinja2Templates
 
 from api.auth.principal import Principal, SignedInWith
 from api.deps import ApiServices, CurrentPrincipal, Services, forbidden
-from api.read_audit import ReadAudit
 from domain.users import Role
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -98,29 +96,6 @@ def render(
     )
 
 
-def local_time(moment: datetime | None, services: ApiServices) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(services.zone).strftime("%a %b %d, %H:%M")
-
-
-def relative(moment: datetime | None, now: datetime) -> str:
-    """'due in 5 h', 'overdue by 2 days': how far a deadline is, in words."""
-    if moment is None:
-        return "no deadline"
-    seconds = (moment - now).total_seconds()
-    span = _span(abs(seconds))
-    return f"due in {span}" if seconds >= 0 else f"overdue by {span}"
-
-
-def _span(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{max(1, round(seconds / 60))} min"
-    if seconds < 2 * 86400:
-        return f"{round(seconds / 3600)} h"
-    return f"{round(seconds / 86400)} days"
-
-
 def _either(roles: tuple[Role, ...]) -> str:
     return " or ".join(sorted(roles)) or "no role"
 
@@ -134,9 +109,3 @@ def local_path(target: str, default: str = "/") -> str:
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
-
-
-def read_audit(request: Request, services: ApiServices, principal: Principal) -> ReadAudit:
-    """How a page records what it shows, as the API's reads do."""
-    client = request.client.host if request.client else None
-    return ReadAudit(services.access, principal, client, request.headers.get("user-agent"))

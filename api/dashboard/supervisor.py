@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from api.alert_views import record_alert_reads, worklist_row
 from api.auth.principal import Principal
 from api.dashboard.pages import page_roles, render
-from api.dashboard.worklist import record_alert_reads, worklist_row
 from api.deps import Services
 from domain.users import Role
 from projections.alerts import (

@@ -9,9 +9,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routers import adt, auth, case_steps, cases, health, patients, privacy, users
+from api.routers import (
+    adt,
+    alerts,
+    audit,
+    auth,
+    case_steps,
+    cases,
+    health,
+    patients,
+    privacy,
+    users,
+)
 
-ROUTERS = (health, auth, users, patients, cases, case_steps, privacy, adt)
+ROUTERS = (health, auth, users, patients, cases, case_steps, privacy, alerts, audit, adt)
 
 
 def api_router() -> APIRouter:

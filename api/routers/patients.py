@@ -11,11 +11,13 @@ from api.auth.principal import Principal
 from api.authorization import INTAKE, patient_read_purpose
 from api.case_access import etag
 from api.deps import API_PREFIX, Services, require_roles
-from api.models.common import Moment
+from api.models.common import Moment, Page, PageLimit, PageOffset, paginate
 from api.models.patients import PatientVersion, PatientView, RegisterPatient
+from api.models.views import TimelineItem
 from api.problems import problem_responses
 from api.read_audit import ClinicalReadAudit
 from domain.access import ReadInteraction, RecordType
+from projections.timeline import patient_timeline
 from services.application import Provenance
 
 router = APIRouter(prefix="/patients", tags=["patients"])
@@ -66,3 +68,26 @@ def show_patient(
     )
     response.headers["ETag"] = etag(patient.version)
     return PatientView.of(patient)
+
+
+@router.get(
+    "/{patient_id}/timeline",
+    summary="A patient's timeline: encounters, transitions, case actions and alerts, newest last",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def patient_timeline_view(
+    patient_id: UUID,
+    audit: ClinicalReadAudit,
+    services: Services,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
+) -> Page[TimelineItem]:
+    services.caretrail.patient(patient_id)  # 404 for a patient caretrail does not know
+    with services.read_models.engine.connect() as db:
+        entries = patient_timeline(db, patient_id)
+    page = paginate([TimelineItem.of(entry) for entry in entries], limit, offset)
+    audit.record(
+        patient_id, (RecordType.PATIENT, patient_id), ReadInteraction.HISTORY,
+        patient_read_purpose(audit.principal), detail=f"timeline: {len(page.items)} entries",
+    )  # fmt: skip
+    return page

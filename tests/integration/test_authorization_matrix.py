@@ -183,6 +183,16 @@ MATRIX: dict[tuple[str, str], Expectation] = {
         CASE_WORKERS, {"reason": "revoked"}
     ),
     ("POST", "/api/v1/adt"): Expectation(frozenset({ADT_FEED}), hl7=HL7_ADMISSION),
+    ("GET", "/api/v1/worklist"): Expectation(ALERT_WORKERS),
+    ("POST", "/api/v1/alerts/{alert_id}/acknowledgement"): Expectation(
+        ALERT_WORKERS, {"note": "on it"}
+    ),
+    ("POST", "/api/v1/alerts/{alert_id}/snooze"): Expectation(
+        ALERT_WORKERS, {"reason": "client at the clinic", "until": "2099-01-01T00:00:00Z"}
+    ),
+    ("GET", "/api/v1/patients/{patient_id}/timeline"): Expectation(PATIENT_READERS),
+    ("GET", "/api/v1/patients/{patient_id}/audit-trail"): Expectation(COMPLIANCE_ONLY),
+    ("GET", "/api/v1/audit/verification"): Expectation(COMPLIANCE_ONLY),
     # Dashboard pages: a refusal is the sign-in page (anonymous) or a 403 page.
     ("GET", "/"): Expectation(SIGNED_IN),
     ("GET", "/login"): Expectation(EVERYONE),
