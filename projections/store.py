@@ -9,6 +9,7 @@ twice) are recognised by (aggregate id, version) and skipped.
 from __future__ import annotations
 
 import hashlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,6 +41,7 @@ from sqlalchemy.pool import StaticPool
 
 from domain.events import CaretrailEvent
 
+log = logging.getLogger(__name__)
 metadata = MetaData()
 
 tracking = Table(
@@ -60,11 +63,20 @@ applied_versions = Table(
 EVENT_STORE_FEED = "eventstore"
 
 
+# Every read model defined, by name: its tables (see ProjectionStore.create_tables).
+_READ_MODELS: dict[str, tuple[Table, ...]] = {}
+
+
 class Projection(ABC):
     """A read model: its tables, and how one event changes them."""
 
     name: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "tables" in cls.__dict__:
+            _READ_MODELS[cls.name] = cls.tables
 
     @abstractmethod
     def apply(self, db: Connection, event: CaretrailEvent) -> None:
@@ -152,6 +164,13 @@ class ProjectionStore:
         return cls(engine)
 
     def create_tables(self) -> None:
+        """Create what is missing. A read model whose stored tables lack or carry columns this
+        version does not define (an upgrade changed its shape) is dropped and forgotten, so its
+        feed rebuilds it from the start instead of failing on every event."""
+        with self.engine.begin() as db:
+            for name in _reshaped(db):
+                log.warning("read model %s changed shape; rebuilding it from the start", name)
+                _forget(db, name)
         metadata.create_all(self.engine)
 
     def apply(
@@ -313,6 +332,27 @@ def _not_seen(
             fresh.append(domain_event)
             advanced[key] = domain_event.originator_version
     return fresh, advanced
+
+
+def _reshaped(db: Connection) -> list[str]:
+    inspector = inspect(db)
+
+    def out_of_shape(table: Table) -> bool:
+        if not inspector.has_table(table.name):
+            return False
+        stored = {column["name"] for column in inspector.get_columns(table.name)}
+        return stored != {column.name for column in table.columns}
+
+    return [name for name, tables in _READ_MODELS.items() if any(map(out_of_shape, tables))]
+
+
+def _forget(db: Connection, name: str) -> None:
+    for table in _READ_MODELS[name]:
+        table.drop(db, checkfirst=True)
+    inspector = inspect(db)
+    for bookkeeping in (tracking, applied_versions):
+        if inspector.has_table(bookkeeping.name):
+            db.execute(delete(bookkeeping).where(bookkeeping.c.projection == name))
 
 
 def _furthest(positions: Iterable[FeedPosition]) -> dict[str, int]:

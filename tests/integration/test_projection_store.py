@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from consumers.embedded import EventStoreFeed
 from domain.case import CaseSource
@@ -14,6 +14,7 @@ from domain.events import CaretrailEvent
 from domain.patient import Demographics, Identifier
 from projections.audit_trail import AuditTrail, audit_events
 from projections.store import FeedPosition, ProjectionStore
+from projections.timeline import Timeline
 from services.application import CareTrail, Provenance
 
 NURSE = Provenance("cm.chen", source="test")
@@ -98,3 +99,21 @@ def test_checksum_changes_with_rows_and_ignores_insertion_order(
     assert store.checksum(projection) != forward
     store.apply(projection, list(reversed(events)))
     assert store.checksum(projection) == forward
+
+
+def test_a_read_model_whose_tables_changed_shape_is_rebuilt_from_the_start(
+    app: CareTrail, store: ProjectionStore
+) -> None:
+    populate(app, 5)
+    feed = EventStoreFeed(app, store, [AuditTrail(), Timeline()])
+    assert feed.catch_up() == 20
+    timeline_before = store.checksum(Timeline())
+    with store.engine.begin() as db:  # what an older caretrail built: another column
+        db.execute(text("ALTER TABLE timeline_entries ADD COLUMN legacy_note TEXT"))
+
+    store.create_tables()
+
+    assert store.position(Timeline.name) is None
+    assert store.position(AuditTrail.name) == 10  # untouched
+    assert feed.catch_up() == 10  # the timeline alone, from the start
+    assert store.checksum(Timeline()) == timeline_before
