@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
@@ -64,6 +65,10 @@ class AlertCause:
 
     def digest(self) -> str:
         """Equal for equal causes wherever they were computed (due times compare as instants)."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
         due = None if self.due_at is None else utc_instant(self.due_at).isoformat()
         canonical = [
             self.rule_id, self.rule_version, str(self.severity), self.reason,

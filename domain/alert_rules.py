@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
 from typing import Final, TypeVar
 
@@ -459,7 +460,16 @@ class RuleSet:
             raise ValueError(f"rule ids used twice: {', '.join(duplicates)}")
 
     def enabled(self, kind: type[_Rule]) -> tuple[_Rule, ...]:
-        return tuple(rule for rule in self.rules if isinstance(rule, kind) and rule.enabled)
+        # Asked for every transition a projection re-derives; the answer never changes.
+        enabled = self._enabled.get(kind)
+        if enabled is None:
+            enabled = tuple(rule for rule in self.rules if isinstance(rule, kind) and rule.enabled)
+            self._enabled[kind] = enabled
+        return enabled  # type: ignore[return-value]
+
+    @cached_property
+    def _enabled(self) -> dict[type[AlertRule], tuple[AlertRule, ...]]:
+        return {}
 
 
 # Outcomes ----------------------------------------------------------------------------------------

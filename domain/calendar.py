@@ -34,6 +34,8 @@ def utc_instant(moment: datetime) -> datetime:
     Python compares two datetimes that share a tzinfo by wall clock, which is wrong in the repeated
     hour of a DST fall-back; UTC instants have no such trap.
     """
+    if moment.tzinfo is UTC:
+        return moment  # most moments already are; the check below costs more than this one
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{moment.isoformat()} has no time zone; clinical times must be aware")
     return moment.astimezone(UTC)

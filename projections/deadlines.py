@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Final
 from uuid import UUID
 
@@ -49,11 +50,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     and_,
-    bindparam,
-    delete,
     or_,
     select,
-    update,
 )
 
 from domain.alert import (
@@ -76,6 +74,7 @@ from domain.alert_rules import (
     ActionFact,
     ActionKind,
     CaseContext,
+    Deadline,
     Disposition,
     PatientClass,
     RuleFinding,
@@ -125,6 +124,7 @@ from domain.encounter import (
 from domain.encounter import PatientClass as EncounterClass
 from domain.events import CaretrailEvent
 from domain.patient import PatientMergedInto, PatientUnmerged
+from projections.batch_rows import BatchRows
 from projections.store import Projection, ProjectionStore, metadata
 
 
@@ -373,25 +373,59 @@ class RuleContext:
     ruleset: RuleSet
     calendar: BusinessCalendar
 
+    def deadlines(self, transition: TransitionFact) -> tuple[Deadline, ...]:
+        """The deadlines a transition starts, remembered: each event of a patient re-derives
+        every transition of theirs."""
+        return self._deadlines(transition)
 
-def derive_conditions(
-    transitions: Sequence[KnownTransition], actions: Sequence[KnownAction], rules: RuleContext
-) -> list[Condition]:
-    """Every alert condition the facts of one patient (and the identities linked to them) imply."""
-    per_transition = [
-        condition
-        for transition in transitions
-        for condition in (
-            *_deadline_conditions(transition, actions, rules),
-            *_immediate_conditions(transition, actions, rules),
-            *_stale_ed_conditions(transition, transitions, rules),
+    @cached_property
+    def _deadlines(self) -> Callable[[TransitionFact], tuple[Deadline, ...]]:
+        def deadlines(transition: TransitionFact) -> tuple[Deadline, ...]:
+            return tuple(deadlines_for(transition, self.ruleset, self.calendar))
+
+        return lru_cache(maxsize=20_000)(deadlines)
+
+
+class Derivation:
+    """Every alert condition the facts of one patient (and the identities linked to them) imply,
+    under one rule context.
+
+    Each transition's own conditions depend only on it, the patient's actions and (for an ED
+    visit) what ended the visit; they are remembered for those facts, since a patient's next
+    event usually leaves all but one transition as it was."""
+
+    def __init__(self, rules: RuleContext, remembered: int = 20_000) -> None:
+        self.rules = rules
+        self._of_transition = lru_cache(maxsize=remembered)(self._transition_conditions)
+
+    def conditions(
+        self, transitions: Sequence[KnownTransition], actions: Sequence[KnownAction]
+    ) -> list[Condition]:
+        known = tuple(actions)
+        per_transition = [
+            condition
+            for transition in transitions
+            for condition in self._of_transition(
+                transition, known, _visit_endings(transition, transitions)
+            )
+        ]
+        return [
+            *per_transition,
+            *_readmission_conditions(transitions, self.rules),
+            *_high_utilizer_condition(transitions, self.rules),
+        ]
+
+    def _transition_conditions(
+        self,
+        transition: KnownTransition,
+        actions: tuple[KnownAction, ...],
+        endings: tuple[KnownTransition, ...],
+    ) -> tuple[Condition, ...]:
+        return (
+            *_deadline_conditions(transition, actions, self.rules),
+            *_immediate_conditions(transition, actions, self.rules),
+            *_stale_ed_conditions(transition, endings, self.rules),
         )
-    ]
-    return [
-        *per_transition,
-        *_readmission_conditions(transitions, rules),
-        *_high_utilizer_condition(transitions, rules),
-    ]
 
 
 def derive_flags(conditions: Iterable[Condition]) -> list[PatientFlag]:
@@ -428,7 +462,7 @@ def _deadline_conditions(
     actions = [*actions, *_own_notification(transition)]
     facts = [action.fact for action in actions]
     conditions = []
-    for deadline in deadlines_for(transition.fact, rules.ruleset, rules.calendar):
+    for deadline in rules.deadlines(transition.fact):
         due = effective_due_at(deadline, facts, rules.calendar)
         condition = Condition(
             patient_id=UUID(deadline.patient_id),
@@ -456,8 +490,24 @@ def _immediate_conditions(
     return conditions
 
 
+def _visit_endings(
+    visit: KnownTransition, transitions: Sequence[KnownTransition]
+) -> tuple[KnownTransition, ...]:
+    """What ended an ED visit: its discharge, or an admission from the ED (A06)."""
+    if visit.fact.kind is not TransitionKind.ED_VISIT:
+        return ()
+    return tuple(
+        t
+        for t in transitions
+        if t.fact.encounter_id == visit.fact.encounter_id
+        and t.number > visit.number
+        and t.fact.kind in (TransitionKind.DISCHARGE, TransitionKind.ADMISSION)
+        and not t.fact.cancelled
+    )
+
+
 def _stale_ed_conditions(
-    visit: KnownTransition, transitions: Sequence[KnownTransition], rules: RuleContext
+    visit: KnownTransition, endings: Sequence[KnownTransition], rules: RuleContext
 ) -> list[Condition]:
     limits = [rule.max_open_hours for rule in rules.ruleset.enabled(StaleEncounterRule)]
     if not limits or visit.fact.kind is not TransitionKind.ED_VISIT:
@@ -466,15 +516,6 @@ def _stale_ed_conditions(
     finding = stale_ed_encounter_alert(visit.fact, stale_at, rules.ruleset, rules.calendar)
     if finding is None:
         return []
-    # The visit ends with its discharge, or with an admission from the ED (A06).
-    endings = [
-        t
-        for t in transitions
-        if t.fact.encounter_id == visit.fact.encounter_id
-        and t.number > visit.number
-        and t.fact.kind in (TransitionKind.DISCHARGE, TransitionKind.ADMISSION)
-        and not t.fact.cancelled
-    ]
     # It falls due when the visit has been open too long, not when the visit began.
     stale = replace(_finding_condition(finding, visit, visit), raise_at=stale_at)
     return [_settled(stale, endings)]
@@ -546,12 +587,20 @@ def _cause(finding: RuleFinding, source: KnownTransition, due: datetime | None) 
 _FINDING_FIELDS: Final = frozenset(field.name for field in fields(RuleFinding))
 
 
+def _own_fields(kind: type[RuleFinding]) -> tuple[str, ...]:
+    """The fields a kind of finding adds to every finding's (looked up once per kind)."""
+    own = _OWN_FIELDS.get(kind)
+    if own is None:
+        own = tuple(field.name for field in fields(kind) if field.name not in _FINDING_FIELDS)
+        _OWN_FIELDS[kind] = own
+    return own
+
+
+_OWN_FIELDS: Final[dict[type[RuleFinding], tuple[str, ...]]] = {}
+
+
 def _facts(finding: RuleFinding, transition: TransitionFact) -> dict[str, str]:
-    found = {
-        field.name: _text(getattr(finding, field.name))
-        for field in fields(finding)
-        if field.name not in _FINDING_FIELDS
-    }
+    found = {name: _text(getattr(finding, name)) for name in _own_fields(type(finding))}
     return {
         "transition": str(transition.kind),
         "occurred_at": _text(transition.occurred_at),
@@ -613,66 +662,17 @@ def _transition(
 
 # The projection ---------------------------------------------------------------------------------
 
-_Handler = Callable[[Connection, Any], None]
+_Handler = Callable[["_Facts", Any], None]
 _OPEN_STATES: Final = (AlertState.OPEN, AlertState.ACKNOWLEDGED, AlertState.SNOOZED)
-
-# Statements built once: building one per event costs several times more than running it.
-_VOIDED = and_(
-    rule_transitions.c.encounter_id == bindparam("w_encounter"),
-    rule_transitions.c.number == bindparam("w_number"),
-)
-_PREVIOUS_CLASS = select(rule_transitions.c.previous_class).where(_VOIDED)
-_VOID = update(rule_transitions).where(_VOIDED).values(cancelled=True)
-_THE_ENCOUNTER = rule_encounters.c.encounter_id == bindparam("w_encounter")
-_CLASS_OF = select(rule_encounters.c.patient_class).where(_THE_ENCOUNTER)
-_CHANGE_ENCOUNTER = update(rule_encounters).where(_THE_ENCOUNTER)
-_CHANGE_CASE = update(rule_cases).where(rule_cases.c.case_id == bindparam("w_case"))
-_COUNT_REFERRAL = _CHANGE_CASE.values(
-    active_referrals=rule_cases.c.active_referrals + bindparam("delta")
-)
-_OPEN_CASES = select(rule_cases.c.active_referrals, rule_cases.c.case_manager).where(
-    rule_cases.c.patient_id == bindparam("w_patient"), rule_cases.c.open
-)
-_UNLINK = delete(rule_patient_links).where(
-    rule_patient_links.c.retired_id == bindparam("w_patient")
-)
-_LINKS = select(rule_patient_links).where(
-    or_(
-        rule_patient_links.c.retired_id.in_(bindparam("retired", expanding=True)),
-        rule_patient_links.c.survivor_id.in_(bindparam("survivors", expanding=True)),
-    )
-)
-_TRANSITIONS_OF = (
-    select(rule_transitions, rule_encounters.c.behavioral_health, rule_encounters.c.substance_use)
-    .join(
-        rule_encounters,
-        rule_encounters.c.encounter_id == rule_transitions.c.encounter_id,
-        isouter=True,
-    )
-    .where(
-        rule_transitions.c.patient_id.in_(bindparam("patients", expanding=True)),
-        rule_transitions.c.kind.is_not(None),
-    )
-    .order_by(rule_transitions.c.recorded_at, rule_transitions.c.ref)
-)
-_ACTIONS_OF = (
-    select(rule_actions)
-    .where(rule_actions.c.patient_id.in_(bindparam("patients", expanding=True)))
-    .order_by(rule_actions.c.recorded_at, rule_actions.c.ref, rule_actions.c.kind)
-)
-_THE_CONDITION = alert_conditions.c.condition_key == bindparam("w_key")
-_CHANGE_CONDITION = update(alert_conditions).where(_THE_CONDITION)
-_MIRROR_BY_ALERT = update(alert_conditions).where(
-    alert_conditions.c.alert_id == bindparam("w_alert")
-)
-_FORGET_FLAGS = delete(patient_flags).where(
-    patient_flags.c.patient_id.in_(bindparam("patients", expanding=True))
-)
 
 
 class Deadlines(Projection):
     """Alert conditions and patient flags under one rule set (a constructor argument, so that a
-    backtest can run the same projection under a candidate rule file)."""
+    backtest can run the same projection under a candidate rule file).
+
+    A batch of events is applied to the rows of the patients it concerns, loaded into memory
+    first and written back once: every event still re-derives its patient's conditions, so the
+    rows are the same whatever the batches were."""
 
     name: ClassVar[str] = "deadlines"
     tables: ClassVar[tuple[Table, ...]] = (
@@ -682,6 +682,7 @@ class Deadlines(Projection):
 
     def __init__(self, ruleset: RuleSet, calendar: BusinessCalendar) -> None:
         self.rules = RuleContext(ruleset, calendar)
+        self.derivation = Derivation(self.rules)
         self._handlers: dict[type[CaretrailEvent], _Handler] = {
             EncounterRegistered: self._registered,
             PatientAdmitted: self._admitted,
@@ -709,49 +710,55 @@ class Deadlines(Projection):
         }
 
     def apply(self, db: Connection, event: CaretrailEvent) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(db, event)
+        self.apply_batch(db, [event])
+
+    def apply_batch(self, db: Connection, events: Sequence[CaretrailEvent]) -> None:
+        handled = [event for event in events if type(event) in self._handlers]
+        if not handled:
+            return
+        facts = _Facts.of(db, handled)
+        for event in handled:
+            self._handlers[type(event)](facts, event)
+        facts.write(db)
 
     # Encounters
 
-    def _registered(self, db: Connection, event: EncounterRegistered) -> None:
+    def _registered(self, facts: _Facts, event: EncounterRegistered) -> None:
         patient_class = EncounterClass(event.patient_class)
-        db.execute(
-            rule_encounters.insert(),
+        facts.encounters.put(
             {
                 "encounter_id": str(event.originator_id),
                 "patient_id": str(event.patient_id),
                 "patient_class": patient_class.value,
-            },
+            }
         )
         kind = None if event.preadmission else arrival_kind(patient_class)
-        self._record_transition(db, event, 1, kind, patient_class)
+        self._record_transition(facts, event, 1, kind, patient_class)
 
-    def _admitted(self, db: Connection, event: PatientAdmitted) -> None:
+    def _admitted(self, facts: _Facts, event: PatientAdmitted) -> None:
         patient_class = EncounterClass(event.patient_class)
-        self._set_class(db, event, patient_class)
+        facts.set_class(event, patient_class)
         self._record_transition(
-            db, event, event.transition_number, arrival_kind(patient_class), patient_class
+            facts, event, event.transition_number, arrival_kind(patient_class), patient_class
         )
 
-    def _transition(self, db: Connection, event: TransitionEvent) -> None:
+    def _transition(self, facts: _Facts, event: TransitionEvent) -> None:
         kind = TransitionKind.TRANSFER if isinstance(event, PatientTransferred) else None
-        self._record_transition(db, event, event.transition_number, kind, self._class_of(db, event))
+        self._record_transition(facts, event, event.transition_number, kind, facts.class_of(event))
 
-    def _discharged(self, db: Connection, event: PatientDischarged) -> None:
+    def _discharged(self, facts: _Facts, event: PatientDischarged) -> None:
         self._record_transition(
-            db,
+            facts,
             event,
             event.transition_number,
             TransitionKind.DISCHARGE,
-            self._class_of(db, event),
+            facts.class_of(event),
             Disposition(str(event.disposition)),
         )
 
-    def _class_changed(self, db: Connection, event: PatientClassChanged) -> None:
+    def _class_changed(self, facts: _Facts, event: PatientClassChanged) -> None:
         to_class = EncounterClass(event.to_class)
-        self._set_class(db, event, to_class)
+        facts.set_class(event, to_class)
         # A06 (outpatient or ED to inpatient) is when the inpatient stay begins.
         becomes_inpatient = (
             rule_class(to_class) is PatientClass.INPATIENT
@@ -759,33 +766,32 @@ class Deadlines(Projection):
         )
         kind = TransitionKind.ADMISSION if becomes_inpatient else None
         self._record_transition(
-            db, event, event.transition_number, kind, to_class,
+            facts, event, event.transition_number, kind, to_class,
             previous_class=EncounterClass(event.from_class),
         )  # fmt: skip
 
-    def _diagnosed(self, db: Connection, event: EncounterDiagnosesRecorded) -> None:
+    def _diagnosed(self, facts: _Facts, event: EncounterDiagnosesRecorded) -> None:
         value_sets = self.rules.ruleset.value_sets
-        db.execute(
-            _CHANGE_ENCOUNTER,
-            {
-                "w_encounter": str(event.originator_id),
-                "behavioral_health": value_sets.behavioral_health(event.diagnoses),
-                "substance_use": value_sets.substance_use(event.diagnoses),
-            },
-        )
-        self._rederive(db, event)
+        encounter = facts.encounters.get(str(event.originator_id))
+        if encounter is not None:
+            facts.encounters.change(
+                encounter,
+                behavioral_health=value_sets.behavioral_health(event.diagnoses),
+                substance_use=value_sets.substance_use(event.diagnoses),
+            )
+        self._rederive(facts, event)
 
-    def _cancelled(self, db: Connection, event: TransitionCancelled) -> None:
-        voided = {"w_encounter": str(event.originator_id), "w_number": event.transition_number}
-        previous_class = db.scalar(_PREVIOUS_CLASS, voided)
-        db.execute(_VOID, voided)
-        if previous_class is not None:
-            self._set_class(db, event, EncounterClass(previous_class))
-        self._rederive(db, event)
+    def _cancelled(self, facts: _Facts, event: TransitionCancelled) -> None:
+        voided = facts.transitions.get(str(event.originator_id), event.transition_number)
+        if voided is not None:
+            facts.transitions.change(voided, cancelled=True)
+            if voided["previous_class"] is not None:
+                facts.set_class(event, EncounterClass(voided["previous_class"]))
+        self._rederive(facts, event)
 
     def _record_transition(
         self,
-        db: Connection,
+        facts: _Facts,
         event: CaretrailEvent,
         number: int,
         kind: TransitionKind | None,
@@ -793,9 +799,8 @@ class Deadlines(Projection):
         disposition: Disposition = Disposition.UNKNOWN,
         previous_class: EncounterClass | None = None,
     ) -> None:
-        case, notified = self._case_context(db, str(event.patient_id))
-        db.execute(
-            rule_transitions.insert(),
+        case, notified = facts.case_context(str(event.patient_id))
+        facts.transitions.put(
             {
                 "encounter_id": str(event.originator_id),
                 "number": number,
@@ -803,127 +808,296 @@ class Deadlines(Projection):
                 "kind": None if kind is None else kind.value,
                 "patient_class": rule_class(patient_class).value,
                 "disposition": disposition.value,
-                "occurred_at": event.occurred_at,
-                "recorded_at": event.timestamp,
+                "occurred_at": utc_instant(event.occurred_at),
+                "recorded_at": utc_instant(event.timestamp),
                 "cancelled": False,
                 "has_open_case": case.has_open_case,
                 "follow_up_planned": case.follow_up_planned,
                 "notified": notified,
                 "previous_class": None if previous_class is None else previous_class.value,
                 "ref": event_ref(event),
-            },
+            }
         )
         if kind is not None:
-            self._rederive(db, event)
-
-    def _set_class(
-        self, db: Connection, event: CaretrailEvent, patient_class: EncounterClass
-    ) -> None:
-        db.execute(
-            _CHANGE_ENCOUNTER,
-            {"w_encounter": str(event.originator_id), "patient_class": patient_class.value},
-        )
-
-    def _class_of(self, db: Connection, event: CaretrailEvent) -> EncounterClass:
-        stored = db.scalar(_CLASS_OF, {"w_encounter": str(event.originator_id)})
-        return EncounterClass(stored) if stored is not None else EncounterClass.UNKNOWN
+            self._rederive(facts, event)
 
     # Cases and actions
 
-    def _case_opened(self, db: Connection, event: CaseOpened) -> None:
-        db.execute(
-            rule_cases.insert(),
+    def _case_opened(self, facts: _Facts, event: CaseOpened) -> None:
+        facts.cases.put(
             {
                 "case_id": str(event.originator_id),
                 "patient_id": str(event.patient_id),
                 "open": True,
                 "case_manager": None,
                 "active_referrals": 0,
-            },
+            }
         )
 
-    def _case_manager_assigned(self, db: Connection, event: CaseManagerAssigned) -> None:
-        self._change_case(db, event, case_manager=event.case_manager)
+    def _case_manager_assigned(self, facts: _Facts, event: CaseManagerAssigned) -> None:
+        facts.change_case(event, case_manager=event.case_manager)
 
-    def _case_closed(self, db: Connection, event: CaseClosed) -> None:
-        self._change_case(db, event, open=False)
+    def _case_closed(self, facts: _Facts, event: CaseClosed) -> None:
+        facts.change_case(event, open=False)
 
-    def _case_reopened(self, db: Connection, event: CaseReopened) -> None:
-        self._change_case(db, event, open=True)
+    def _case_reopened(self, facts: _Facts, event: CaseReopened) -> None:
+        facts.change_case(event, open=True)
 
-    def _referral_made(self, db: Connection, event: ReferralMade) -> None:
-        db.execute(_COUNT_REFERRAL, {"w_case": str(event.originator_id), "delta": 1})
-        self._action(db, event)
+    def _referral_made(self, facts: _Facts, event: ReferralMade) -> None:
+        facts.count_referral(event, 1)
+        self._action(facts, event)
 
-    def _referral_declined(self, db: Connection, event: ReferralDeclined) -> None:
-        db.execute(_COUNT_REFERRAL, {"w_case": str(event.originator_id), "delta": -1})
+    def _referral_declined(self, facts: _Facts, event: ReferralDeclined) -> None:
+        facts.count_referral(event, -1)
 
-    def _change_case(self, db: Connection, event: CaretrailEvent, **values: Any) -> None:
-        db.execute(_CHANGE_CASE, {"w_case": str(event.originator_id), **values})
-
-    def _action(self, db: Connection, event: CaretrailEvent) -> None:
+    def _action(self, facts: _Facts, event: CaretrailEvent) -> None:
         successful = not (
             isinstance(event, ContactLogged) and event.outcome != ContactOutcome.SUCCESSFUL
         )
-        db.execute(
-            rule_actions.insert(),
-            [
+        for kind in sorted(action_kinds(event)):
+            facts.actions.put(
                 {
                     "ref": event_ref(event),
                     "kind": kind.value,
                     "patient_id": str(event.patient_id),
-                    "occurred_at": event.occurred_at,
-                    "recorded_at": event.timestamp,
+                    "occurred_at": utc_instant(event.occurred_at),
+                    "recorded_at": utc_instant(event.timestamp),
                     "successful": successful,
                 }
-                for kind in sorted(action_kinds(event))
-            ],
-        )
-        self._rederive(db, event)
-
-    def _case_context(self, db: Connection, patient_id: str) -> tuple[CaseContext, bool]:
-        """What the patient's open cases say now, and whether one has a case manager."""
-        open_cases = db.execute(_OPEN_CASES, {"w_patient": patient_id}).all()
-        context = CaseContext(
-            has_open_case=bool(open_cases),
-            follow_up_planned=any(row.active_referrals > 0 for row in open_cases),
-        )
-        return context, any(row.case_manager is not None for row in open_cases)
+            )
+        self._rederive(facts, event)
 
     # Identities
 
-    def _merged(self, db: Connection, event: PatientMergedInto) -> None:
-        db.execute(
-            rule_patient_links.insert(),
-            {"retired_id": str(event.patient_id), "survivor_id": str(event.survivor_id)},
+    def _merged(self, facts: _Facts, event: PatientMergedInto) -> None:
+        facts.links.put(
+            {"retired_id": str(event.patient_id), "survivor_id": str(event.survivor_id)}
         )
-        self._rederive(db, event)
+        self._rederive(facts, event)
 
-    def _unmerged(self, db: Connection, event: PatientUnmerged) -> None:
-        db.execute(_UNLINK, {"w_patient": str(event.patient_id)})
-        self._rederive(db, event)
-        self._rederive(db, event, str(event.survivor_id))
+    def _unmerged(self, facts: _Facts, event: PatientUnmerged) -> None:
+        facts.links.remove(str(event.patient_id))
+        self._rederive(facts, event)
+        self._rederive(facts, event, str(event.survivor_id))
 
     # Alerts
 
-    def _alert_changed(self, db: Connection, event: CaretrailEvent) -> None:
+    def _alert_changed(self, facts: _Facts, event: CaretrailEvent) -> None:
         mirrored = _ALERT_MIRROR[type(event)](event)
         if isinstance(event, AlertRaised):
-            db.execute(_CHANGE_CONDITION, {"w_key": event.condition_key, **mirrored})
+            raised = facts.conditions.get(event.condition_key)
+            conditions = [] if raised is None else [raised]
         else:
-            db.execute(_MIRROR_BY_ALERT, {"w_alert": str(event.originator_id), **mirrored})
+            conditions = facts.conditions.where("alert_id", str(event.originator_id))
+        for condition in conditions:
+            facts.conditions.change(condition, **mirrored)
 
     # Re-deriving a patient's conditions
 
     def _rederive(
-        self, db: Connection, event: CaretrailEvent, patient_id: str | None = None
+        self, facts: _Facts, event: CaretrailEvent, patient_id: str | None = None
     ) -> None:
-        patients = sorted(_linked(db, patient_id or str(event.patient_id)))
-        transitions = _known_transitions(db, patients)
-        actions = _known_actions(db, patients)
-        conditions = derive_conditions(transitions, actions, self.rules)
-        if _store_conditions(db, patients, conditions, event):
-            _store_flags(db, patients, derive_flags(conditions))
+        patients = facts.linked(patient_id or str(event.patient_id))
+        conditions = self.derivation.conditions(
+            facts.known_transitions(patients), facts.known_actions(patients)
+        )
+        if facts.store_conditions(patients, conditions, event):
+            facts.store_flags(patients, derive_flags(conditions))
+
+
+class _Facts:
+    """The deadline tables' rows of the patients a batch of events concerns, and of every
+    identity merged with them, held while the batch is applied (see `BatchRows`)."""
+
+    def __init__(self) -> None:
+        self.transitions = BatchRows(rule_transitions, index_by=("patient_id",))
+        self.encounters = BatchRows(rule_encounters)
+        self.actions = BatchRows(rule_actions, index_by=("patient_id",))
+        self.cases = BatchRows(rule_cases, index_by=("patient_id",))
+        self.links = BatchRows(rule_patient_links, index_by=("survivor_id",))
+        self.conditions = BatchRows(alert_conditions, index_by=("patient_id", "alert_id"))
+        self.flags = BatchRows(patient_flags, index_by=("patient_id",))
+
+    @classmethod
+    def of(cls, db: Connection, events: Sequence[CaretrailEvent]) -> _Facts:
+        facts = cls()
+        patients = facts._load_links(db, {_id for event in events for _id in _patients(event)})
+        for rows in (facts.transitions, facts.actions, facts.cases, facts.conditions, facts.flags):
+            rows.load(db, "patient_id", patients)
+        encounters = {str(event.originator_id) for event in events}
+        facts.encounters.load(
+            db, "encounter_id", encounters | {row["encounter_id"] for row in facts.transitions}
+        )
+        return facts
+
+    def write(self, db: Connection) -> None:
+        for rows in (
+            self.transitions, self.encounters, self.actions, self.cases, self.links,
+            self.conditions, self.flags,
+        ):  # fmt: skip
+            rows.write(db)
+
+    def _load_links(self, db: Connection, patients: set[str]) -> set[str]:
+        """The patients and every identity stored as merged with them, transitively."""
+        linked: set[str] = set()
+        new = patients
+        while new:
+            linked |= new
+            rows = [
+                *self.links.load(db, "retired_id", new),
+                *self.links.load(db, "survivor_id", new),
+            ]
+            new = {id_ for row in rows for id_ in (row["retired_id"], row["survivor_id"])} - linked
+        return linked
+
+    # Encounters and cases
+
+    def class_of(self, event: CaretrailEvent) -> EncounterClass:
+        encounter = self.encounters.get(str(event.originator_id))
+        return EncounterClass.UNKNOWN if encounter is None else (
+            EncounterClass(encounter["patient_class"]))  # fmt: skip
+
+    def set_class(self, event: CaretrailEvent, patient_class: EncounterClass) -> None:
+        encounter = self.encounters.get(str(event.originator_id))
+        if encounter is not None:
+            self.encounters.change(encounter, patient_class=patient_class.value)
+
+    def change_case(self, event: CaretrailEvent, **values: Any) -> None:
+        case = self.cases.get(str(event.originator_id))
+        if case is not None:
+            self.cases.change(case, **values)
+
+    def count_referral(self, event: CaretrailEvent, delta: int) -> None:
+        case = self.cases.get(str(event.originator_id))
+        if case is not None:
+            self.change_case(event, active_referrals=case["active_referrals"] + delta)
+
+    def case_context(self, patient_id: str) -> tuple[CaseContext, bool]:
+        """What the patient's open cases say now, and whether one has a case manager."""
+        open_cases = [case for case in self.cases.where("patient_id", patient_id) if case["open"]]
+        context = CaseContext(
+            has_open_case=bool(open_cases),
+            follow_up_planned=any(case["active_referrals"] > 0 for case in open_cases),
+        )
+        return context, any(case["case_manager"] is not None for case in open_cases)
+
+    # A patient's facts
+
+    def linked(self, patient_id: str) -> list[str]:
+        """The patient and every identity merged with it (A40), transitively."""
+        linked: set[str] = set()
+        waiting = [patient_id]
+        while waiting:
+            patient = waiting.pop()
+            if patient in linked:
+                continue
+            linked.add(patient)
+            retired = self.links.get(patient)
+            if retired is not None:
+                waiting.append(retired["survivor_id"])
+            waiting.extend(link["retired_id"] for link in self.links.where("survivor_id", patient))
+        return sorted(linked)
+
+    def known_transitions(self, patients: list[str]) -> list[KnownTransition]:
+        rows = [
+            row
+            for patient in patients
+            for row in self.transitions.where("patient_id", patient)
+            if row["kind"] is not None
+        ]
+        rows.sort(key=lambda row: (row["recorded_at"], row["ref"]))
+        return [self._known_transition(row) for row in rows]
+
+    def _known_transition(self, row: Mapping[str, Any]) -> KnownTransition:
+        encounter = self.encounters.get(row["encounter_id"]) or {}
+        return KnownTransition(
+            fact=TransitionFact(
+                kind=TransitionKind(row["kind"]),
+                encounter_id=row["encounter_id"],
+                patient_id=row["patient_id"],
+                occurred_at=row["occurred_at"],
+                patient_class=PatientClass(row["patient_class"]),
+                disposition=Disposition(row["disposition"]),
+                behavioral_health=encounter.get("behavioral_health"),
+                substance_use=encounter.get("substance_use"),
+                cancelled=row["cancelled"],
+            ),
+            number=row["number"],
+            recorded_at=row["recorded_at"],
+            case=CaseContext(
+                has_open_case=row["has_open_case"], follow_up_planned=row["follow_up_planned"]
+            ),
+            notified=row["notified"],
+            ref=row["ref"],
+        )
+
+    def known_actions(self, patients: list[str]) -> list[KnownAction]:
+        rows = [row for patient in patients for row in self.actions.where("patient_id", patient)]
+        rows.sort(key=lambda row: (row["recorded_at"], row["ref"], row["kind"]))
+        return [
+            KnownAction(
+                ActionFact(
+                    kind=ActionKind(row["kind"]),
+                    occurred_at=row["occurred_at"],
+                    successful=row["successful"],
+                ),
+                row["recorded_at"],
+                row["ref"],
+            )
+            for row in rows
+        ]
+
+    # What the facts imply
+
+    def store_conditions(
+        self, patients: list[str], conditions: Sequence[Condition], event: CaretrailEvent
+    ) -> bool:
+        """Keep what changed; a stored condition no longer derived was voided by this event.
+        Returns whether a readmission or high-utilizer condition (a flag's source) changed."""
+        stored = {
+            row["condition_key"]: row
+            for patient in patients
+            for row in self.conditions.where("patient_id", patient)
+        }
+        derived = {condition.condition_key: condition for condition in conditions}
+        changed_rules = []
+        for key, condition in sorted(derived.items()):
+            row = stored.get(key)
+            if row is None or _stored_signature(row) != _signature(condition):
+                self.conditions.put({**(row or {}), **_condition_row(condition)})
+                changed_rules.append(condition.cause.rule_id)
+        for key, row in sorted(stored.items()):
+            if key not in derived and row["status"] != ConditionStatus.WITHDRAWN:
+                self.conditions.change(
+                    row,
+                    status=ConditionStatus.WITHDRAWN.value,
+                    settled_by=event_ref(event),
+                    settled_at=utc_instant(event.timestamp),
+                )
+                changed_rules.append(row["rule_id"])
+        return not _FLAG_RULES.isdisjoint(changed_rules)
+
+    def store_flags(self, patients: list[str], flags: Sequence[PatientFlag]) -> None:
+        for patient in patients:
+            for row in self.flags.where("patient_id", patient):
+                self.flags.remove(row["patient_id"], row["flag"])
+        for flag in flags:
+            self.flags.put(
+                {
+                    "patient_id": str(flag.patient_id),
+                    "flag": flag.flag,
+                    "since": utc_instant(flag.since),
+                    "condition_key": flag.condition_key,
+                    "reason": flag.reason,
+                }
+            )
+
+
+def _patients(event: CaretrailEvent) -> list[str]:
+    """The patients whose rows an event reads or changes (a merge's survivor among them)."""
+    if isinstance(event, PatientMergedInto | PatientUnmerged):
+        return [str(event.patient_id), str(event.survivor_id)]
+    return [str(event.patient_id)]
 
 
 def _mirror_cause(event: AlertCauseNoted) -> dict[str, Any]:
@@ -946,111 +1120,21 @@ _ALERT_MIRROR: Final[Mapping[type[CaretrailEvent], Callable[[Any], dict[str, Any
     AlertAcknowledged: lambda _: {"alert_state": AlertState.ACKNOWLEDGED.value,
                                   "alert_snoozed_until": None},
     AlertSnoozed: lambda event: {"alert_state": AlertState.SNOOZED.value,
-                                 "alert_snoozed_until": event.until},
+                                 "alert_snoozed_until": utc_instant(event.until)},
     AlertEscalated: lambda _: {"alert_escalated": True},
     AlertResolved: lambda _: {"alert_state": AlertState.RESOLVED.value},
     AlertRetracted: lambda _: {"alert_state": AlertState.RETRACTED.value},
 }  # fmt: skip
 
 
-def _linked(db: Connection, patient_id: str) -> set[str]:
-    """The patient and every identity merged with it (A40), transitively."""
-    linked = {patient_id}
-    while True:
-        ids = sorted(linked)
-        rows = db.execute(_LINKS, {"retired": ids, "survivors": ids})
-        grown = linked | {id_ for row in rows for id_ in (row.retired_id, row.survivor_id)}
-        if grown == linked:
-            return linked
-        linked = grown
-
-
-def _known_transitions(db: Connection, patients: list[str]) -> list[KnownTransition]:
-    return [_known_transition(row) for row in db.execute(_TRANSITIONS_OF, {"patients": patients})]
-
-
-def _known_transition(row: Row[Any]) -> KnownTransition:
-    return KnownTransition(
-        fact=TransitionFact(
-            kind=TransitionKind(row.kind),
-            encounter_id=row.encounter_id,
-            patient_id=row.patient_id,
-            occurred_at=row.occurred_at,
-            patient_class=PatientClass(row.patient_class),
-            disposition=Disposition(row.disposition),
-            behavioral_health=row.behavioral_health,
-            substance_use=row.substance_use,
-            cancelled=row.cancelled,
-        ),
-        number=row.number,
-        recorded_at=row.recorded_at,
-        case=CaseContext(has_open_case=row.has_open_case, follow_up_planned=row.follow_up_planned),
-        notified=row.notified,
-        ref=row.ref,
-    )
-
-
-def _known_actions(db: Connection, patients: list[str]) -> list[KnownAction]:
-    return [
-        KnownAction(
-            ActionFact(
-                kind=ActionKind(row.kind), occurred_at=row.occurred_at, successful=row.successful
-            ),
-            row.recorded_at,
-            row.ref,
-        )
-        for row in db.execute(_ACTIONS_OF, {"patients": patients})
-    ]
-
-
-def _store_conditions(
-    db: Connection, patients: list[str], conditions: Sequence[Condition], event: CaretrailEvent
-) -> bool:
-    """Write what changed; a stored condition no longer derived was voided by this event.
-    Returns whether a readmission or high-utilizer condition (a flag's source) changed."""
-    stored = {row.condition_key: row for row in db.execute(_STORED, {"patients": patients})}
-    derived = {condition.condition_key: condition for condition in conditions}
-    new = [_condition_row(c) for key, c in sorted(derived.items()) if key not in stored]
-    changed = [
-        {"w_key": key, **_condition_row(condition)}
-        for key, condition in sorted(derived.items())
-        if key in stored and tuple(stored[key])[2:] != _signature(condition)
-    ]
-    withdrawn = [
-        {
-            "w_key": key,
-            "status": ConditionStatus.WITHDRAWN.value,
-            "settled_by": event_ref(event),
-            "settled_at": event.timestamp,
-        }
-        for key, row in sorted(stored.items())
-        if key not in derived and row.status != ConditionStatus.WITHDRAWN
-    ]
-    for statement, rows in (
-        (alert_conditions.insert(), new),
-        (_CHANGE_CONDITION, changed),
-        (_CHANGE_CONDITION, withdrawn),
-    ):
-        if rows:
-            db.execute(statement, rows)
-    rules = [
-        row.get("rule_id") or stored[row["w_key"]].rule_id for row in [*new, *changed, *withdrawn]
-    ]
-    return not _FLAG_RULES.isdisjoint(rules)
+def _stored_signature(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[name] for name in _SIGNATURE_COLUMNS)
 
 
 # What tells whether a stored condition is still what the facts say (the cause is in the digest).
-_STORED = select(
-    alert_conditions.c.condition_key,
-    alert_conditions.c.rule_id,
-    alert_conditions.c.digest,
-    alert_conditions.c.raise_at,
-    alert_conditions.c.escalate_at,
-    alert_conditions.c.status,
-    alert_conditions.c.settled_by,
-    alert_conditions.c.settled_at,
-    alert_conditions.c.known_at,
-).where(alert_conditions.c.patient_id.in_(bindparam("patients", expanding=True)))
+_SIGNATURE_COLUMNS: Final = (
+    "digest", "raise_at", "escalate_at", "status", "settled_by", "settled_at", "known_at",
+)  # fmt: skip
 
 
 def _signature(condition: Condition) -> tuple[Any, ...]:
@@ -1091,24 +1175,6 @@ def _condition_row(condition: Condition) -> dict[str, Any]:
 
 def _utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else utc_instant(moment)
-
-
-def _store_flags(db: Connection, patients: list[str], flags: Sequence[PatientFlag]) -> None:
-    db.execute(_FORGET_FLAGS, {"patients": patients})
-    if flags:
-        db.execute(
-            patient_flags.insert(),
-            [
-                {
-                    "patient_id": str(flag.patient_id),
-                    "flag": flag.flag,
-                    "since": flag.since,
-                    "condition_key": flag.condition_key,
-                    "reason": flag.reason,
-                }
-                for flag in flags
-            ],
-        )
 
 
 # Queries ----------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Row,
+    Select,
     String,
     Table,
     any_,
@@ -230,12 +232,9 @@ class ProjectionStore:
     def _versions_seen(
         self, db: Connection, name: str, events: Sequence[tuple[CaretrailEvent, FeedPosition]]
     ) -> dict[str, int]:
-        keys = sorted({str(domain_event.originator_id) for domain_event, _ in events})
-        seen: dict[str, int] = {}
-        for query, chunk in _versions_of(db, keys):
-            rows = db.execute(query, {"name": name, **chunk})
-            seen.update({row.aggregate_id: row.version for row in rows})
-        return seen
+        keys = {str(domain_event.originator_id) for domain_event, _ in events}
+        rows = rows_where_in(db, _APPLIED_TO, applied_versions.c.aggregate_id, keys, name=name)
+        return {row.aggregate_id: row.version for row in rows}
 
 
 def upsert(
@@ -286,23 +285,25 @@ def _array_of(item_type: Any, name: str) -> Any:
 _APPLIED_TO = select(applied_versions.c.aggregate_id, applied_versions.c.version).where(
     applied_versions.c.projection == bindparam("name")
 )
-# PostgreSQL takes every key as one array (an IN list is a parameter per key, which psycopg
-# parses slowly); SQLite takes chunks of keys within its limit on parameters.
-_VERSIONS_IN_ARRAY = _APPLIED_TO.where(
-    applied_versions.c.aggregate_id == any_(_array_of(String(36), "keys"))
-)
-_VERSIONS_IN_LIST = _APPLIED_TO.where(
-    applied_versions.c.aggregate_id.in_(bindparam("keys", expanding=True))
-)
 
 
-def _versions_of(db: Connection, keys: list[str]) -> Iterator[tuple[Any, dict[str, list[str]]]]:
-    """The query of applied versions, and its key parameters, in as few runs as it takes."""
-    if db.dialect.name == "postgresql":
-        yield _VERSIONS_IN_ARRAY, {"keys": keys}
+def rows_where_in(
+    db: Connection, query: Select[Any], column: Column[Any], values: Iterable[Any], **params: Any
+) -> Iterator[Row[Any]]:
+    """The rows of `query` whose `column` is one of `values`, in as few runs as it takes.
+
+    PostgreSQL takes every value as one array (an IN list is a parameter per value, which psycopg
+    parses slowly); SQLite takes chunks of values within its limit on parameters."""
+    wanted = sorted(set(values))
+    if not wanted:
         return
-    for first in range(0, len(keys), 500):
-        yield _VERSIONS_IN_LIST, {"keys": keys[first : first + 500]}
+    if db.dialect.name == "postgresql":
+        in_array = query.where(column == any_(_array_of(column.type, "where_in")))
+        yield from db.execute(in_array, {"where_in": wanted, **params})
+        return
+    in_list = query.where(column.in_(bindparam("where_in", expanding=True)))
+    for first in range(0, len(wanted), 500):
+        yield from db.execute(in_list, {"where_in": wanted[first : first + 500], **params})
 
 
 @cache
