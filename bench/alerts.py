@@ -349,12 +349,12 @@ def report_month(app: CareTrail, month: Month) -> None:
 
 
 def report_rebuild(app: CareTrail) -> None:
-    started = time.perf_counter()
-    raw = _read_raw(app)
-    raw_rate = raw / (time.perf_counter() - started)
-    started = time.perf_counter()
-    decoded = sum(len(section) for section in app.event_log_sections(1, 5000))
-    decode_rate = decoded / (time.perf_counter() - started)
+    # The reads take a fraction of a second: the best of three keeps a busy moment of the
+    # machine from lowering the baseline (and so from flattering the ratio).
+    raw, raw_rate = _best_rate(lambda: _read_raw(app))
+    _, decode_rate = _best_rate(
+        lambda: sum(len(section) for section in app.event_log_sections(1, 5000))
+    )
     with tempfile.TemporaryDirectory() as directory:
         store = ProjectionStore.open(f"sqlite:///{directory}/rebuild.db")
         store.create_tables()
@@ -369,6 +369,16 @@ def report_rebuild(app: CareTrail) -> None:
         f"(decoded into domain events {decode_rate:,.0f}/s = {decode_rate / raw_rate:.2f} of raw); "
         f"rebuild = {rebuild_rate / raw_rate:.3f} of raw (target 0.3)"
     )
+
+
+def _best_rate(read: Callable[[], int], runs: int = 3) -> tuple[int, float]:
+    """How many events one read returns, and the best rate in events/s of `runs` reads."""
+    rates = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        count = read()
+        rates.append(count / (time.perf_counter() - started))
+    return count, max(rates)
 
 
 def _read_raw(app: CareTrail) -> int:
