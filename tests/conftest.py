@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from projections.store import ProjectionStore
 from services.application import CareTrail
 from services.bootstrap import bootstrap
 from services.settings import Settings
@@ -51,3 +52,12 @@ def open_app(clock: ManualClock) -> Iterator[Callable[[str], CareTrail]]:
 @pytest.fixture
 def app(store_url: str, open_app: Callable[[str], CareTrail]) -> CareTrail:
     return open_app(store_url)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[ProjectionStore]:
+    """The read-model store beside the test's event store, its tables created."""
+    projections = ProjectionStore.open(store_url)
+    projections.create_tables()
+    yield projections
+    projections.close()

@@ -3,11 +3,9 @@ alike), with nothing written that the batch did not change."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import Connection, select
 
 from projections.batch_rows import BatchRows
@@ -15,14 +13,6 @@ from projections.deadlines import rule_cases, rule_transitions
 from projections.store import ProjectionStore
 
 ARRIVED = datetime(2026, 3, 6, 21, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[ProjectionStore]:
-    projections = ProjectionStore.open(store_url)
-    projections.create_tables()
-    yield projections
-    projections.close()
 
 
 def case(case_id: str, patient: str, **values: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -18,14 +18,6 @@ from projections.timeline import Timeline
 from services.application import CareTrail, Provenance
 
 NURSE = Provenance("cm.chen", source="test")
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[ProjectionStore]:
-    projections = ProjectionStore.open(store_url)
-    projections.create_tables()
-    yield projections
-    projections.close()
 
 
 def populate(app: CareTrail, patients: int) -> None:

@@ -5,7 +5,7 @@ The clock is a ManualClock moved by the tests: nothing here sleeps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -25,14 +25,6 @@ from tests.ward import local
 
 FEED = Provenance("feed:genhosp", source="GENHOSP|ADT|1")
 FRIDAY_LATE = local(2026, 3, 6, 23, 50)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[ProjectionStore]:
-    store = ProjectionStore.open(store_url)
-    store.create_tables()
-    yield store
-    store.close()
 
 
 def scheduler_on(app: CareTrail, store: ProjectionStore, clock: ManualClock) -> Scheduler:
