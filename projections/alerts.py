@@ -24,10 +24,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    bindparam,
     func,
     select,
-    update,
 )
 
 from domain.alert import (
@@ -47,8 +45,9 @@ from domain.alert_rules import PART2_WITHHELD, discloses_substance_use
 from domain.calendar import utc_instant
 from domain.case import CaseClosed, CaseManagerAssigned, CaseOpened, CaseReopened
 from domain.events import CaretrailEvent
+from projections.batch_rows import AggregateRowsProjection, BatchRows
 from projections.deadlines import UtcDateTime
-from projections.store import Projection, metadata
+from projections.store import metadata
 
 UNASSIGNED = "(unassigned)"
 
@@ -129,31 +128,30 @@ _ROUTING: Final[Mapping[type[CaretrailEvent], Callable[[Any], dict[str, Any]]]] 
     CaseReopened: lambda _: {"open": True},
 }
 
-
-_CHANGE_ALERT = update(alerts).where(alerts.c.alert_id == bindparam("w_alert"))
-_CHANGE_ROUTING = update(alert_routing).where(alert_routing.c.case_id == bindparam("w_case"))
+_HANDLED: Final = frozenset({AlertRaised, CaseOpened, *_CHANGES, *_ROUTING})
 
 
-class Alerts(Projection):
+class Alerts(AggregateRowsProjection):
     name: ClassVar[str] = "alerts"
     tables: ClassVar[tuple[Table, ...]] = (alerts, alert_routing)
 
-    def apply(self, db: Connection, event: CaretrailEvent) -> None:
+    def handles(self, event: CaretrailEvent) -> bool:
+        return type(event) in _HANDLED
+
+    def change(self, rows: Mapping[Table, BatchRows], event: CaretrailEvent) -> None:
         if isinstance(event, AlertRaised):
-            db.execute(alerts.insert(), self._raised(event))
+            rows[alerts].put(self._raised(event))
         elif type(event) in _CHANGES:
-            self._change(db, event, _CHANGES[type(event)](event))
+            self._change(rows[alerts], event, _CHANGES[type(event)](event))
         elif isinstance(event, CaseOpened):
-            db.execute(
-                alert_routing.insert(),
+            rows[alert_routing].put(
                 {"case_id": str(event.originator_id), "patient_id": str(event.patient_id),
-                 "open": True},
+                 "case_manager": None, "open": True},
             )  # fmt: skip
-        elif type(event) in _ROUTING:
-            db.execute(
-                _CHANGE_ROUTING,
-                {"w_case": str(event.originator_id), **_ROUTING[type(event)](event)},
-            )
+        else:
+            routing = rows[alert_routing].get(str(event.originator_id))
+            if routing is not None:
+                rows[alert_routing].change(routing, **_ROUTING[type(event)](event))
 
     def _raised(self, event: AlertRaised) -> dict[str, Any]:
         return {
@@ -166,16 +164,10 @@ class Alerts(Projection):
             "changed_by": event.actor,
         }
 
-    def _change(self, db: Connection, event: CaretrailEvent, values: dict[str, Any]) -> None:
-        db.execute(
-            _CHANGE_ALERT,
-            {
-                "w_alert": str(event.originator_id),
-                **values,
-                "changed_at": event.timestamp,
-                "changed_by": event.actor,
-            },
-        )
+    def _change(self, rows: BatchRows, event: CaretrailEvent, values: dict[str, Any]) -> None:
+        alert = rows.get(str(event.originator_id))
+        if alert is not None:
+            rows.change(alert, **values, changed_at=event.timestamp, changed_by=event.actor)
 
 
 @dataclass(frozen=True)

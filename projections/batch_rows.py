@@ -9,12 +9,14 @@ rows a batch does not load are never read, so each batch loads what its events c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table, and_, bindparam, delete, select
 
-from projections.store import insert_rows, rows_where_in
+from domain.events import CaretrailEvent
+from projections.store import Projection, insert_rows, rows_where_in
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
@@ -113,3 +115,35 @@ def _delete_by_key(table: Table, key_columns: tuple[str, ...]) -> Any:
     return delete(table).where(
         and_(*(table.c[name] == bindparam(f"k_{name}") for name in key_columns))
     )
+
+
+class AggregateRowsProjection(Projection):
+    """A read model whose every row belongs to the aggregate named by its table's first key
+    column (a case's goals, an alert's row): a batch works on the rows of the aggregates its
+    events come from, loaded once, changed in memory and written back once."""
+
+    @abstractmethod
+    def handles(self, event: CaretrailEvent) -> bool:
+        """Whether the event changes the read model."""
+
+    @abstractmethod
+    def change(self, rows: Mapping[Table, BatchRows], event: CaretrailEvent) -> None:
+        """Change the rows (each table's rows of the event's aggregate) for one event."""
+
+    def apply(self, db: Connection, event: CaretrailEvent) -> None:
+        self.apply_batch(db, [event])
+
+    def apply_batch(self, db: Connection, events: Sequence[CaretrailEvent]) -> None:
+        handled = [event for event in events if self.handles(event)]
+        if not handled:
+            return
+        aggregates = {str(event.originator_id) for event in handled}
+        rows = {}
+        for table in self.tables:
+            owner = table.primary_key.columns[0].name
+            rows[table] = BatchRows(table, index_by=(owner,))
+            rows[table].load(db, owner, aggregates)
+        for event in handled:
+            self.change(rows, event)
+        for table_rows in rows.values():
+            table_rows.write(db)

@@ -14,7 +14,6 @@ from typing import Any, ClassVar, Final
 from uuid import UUID
 
 from sqlalchemy import (
-    BindParameter,
     Column,
     Connection,
     Date,
@@ -22,12 +21,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
-    bindparam,
-    delete,
     func,
     select,
-    update,
 )
 
 from domain.case import (
@@ -52,8 +47,9 @@ from domain.case import (
     ReferralStatusChanged,
 )
 from domain.events import CaretrailEvent
+from projections.batch_rows import AggregateRowsProjection, BatchRows
 from projections.deadlines import UtcDateTime
-from projections.store import Projection, metadata
+from projections.store import metadata
 
 plan_cases = Table(
     "plan_cases",
@@ -139,24 +135,7 @@ _REFERRAL_STATUS: Final[Mapping[type[ReferralStatusChanged], ReferralStatus]] = 
 }
 
 
-_THE_CASE: BindParameter[str] = bindparam("w_case")
-_TOUCH_CASE = update(plan_cases).where(plan_cases.c.case_id == _THE_CASE)
-_THE_GOAL = and_(plan_goals.c.case_id == _THE_CASE, plan_goals.c.goal_id == bindparam("w_goal"))
-_CHANGE_GOAL = update(plan_goals).where(_THE_GOAL)
-_DROP_GOALS = delete(plan_goals).where(
-    plan_goals.c.case_id == _THE_CASE,
-    plan_goals.c.goal_id.not_in(bindparam("kept", expanding=True)),
-)
-_DROP_INTERVENTIONS = delete(plan_interventions).where(plan_interventions.c.case_id == _THE_CASE)
-_CHANGE_REFERRAL = update(plan_referrals).where(
-    plan_referrals.c.case_id == _THE_CASE, plan_referrals.c.referral_id == bindparam("w_referral")
-)
-_CHANGE_BARRIER = update(plan_barriers).where(
-    plan_barriers.c.case_id == _THE_CASE, plan_barriers.c.barrier_id == bindparam("w_barrier")
-)
-
-
-class PlanViews(Projection):
+class PlanViews(AggregateRowsProjection):
     name: ClassVar[str] = "plan_views"
     tables: ClassVar[tuple[Table, ...]] = (
         plan_cases, plan_goals, plan_interventions, plan_referrals, plan_barriers,
@@ -164,7 +143,7 @@ class PlanViews(Projection):
 
     def __init__(self) -> None:
         # Each handler changes its own rows and returns the changes to the case row.
-        self._handlers: dict[type[CaretrailEvent], Callable[[Connection, Any], _Changes]] = {
+        self._handlers: dict[type[CaretrailEvent], Callable[[_Rows, Any], _Changes]] = {
             CaseOpened: self._opened,
             PlanOfCareRevised: self._plan_revised,
             GoalEvaluated: self._goal_evaluated,
@@ -174,15 +153,21 @@ class PlanViews(Projection):
             BarrierResolved: self._barrier_resolved,
         }
 
-    def apply(self, db: Connection, event: CaretrailEvent) -> None:
-        if type(event) in _CASE_CHANGES:
-            self._touch(db, event, **_CASE_CHANGES[type(event)](event))
-        elif (handler := self._handlers.get(type(event))) is not None:
-            self._touch(db, event, **handler(db, event))
+    def handles(self, event: CaretrailEvent) -> bool:
+        return type(event) in _CASE_CHANGES or type(event) in self._handlers
 
-    def _opened(self, db: Connection, event: CaseOpened) -> _Changes:
-        db.execute(
-            plan_cases.insert(),
+    def change(self, rows: _Rows, event: CaretrailEvent) -> None:
+        case_change = _CASE_CHANGES.get(type(event))
+        changes = (
+            case_change(event) if case_change is not None
+            else self._handlers[type(event)](rows, event)
+        )  # fmt: skip
+        case = rows[plan_cases].get(str(event.originator_id))
+        if case is not None:
+            rows[plan_cases].change(case, **changes, changed_at=event.timestamp)
+
+    def _opened(self, rows: _Rows, event: CaseOpened) -> _Changes:
+        rows[plan_cases].put(
             {
                 "case_id": str(event.originator_id),
                 "patient_id": str(event.patient_id),
@@ -192,58 +177,53 @@ class PlanViews(Projection):
                 "consent": "none",
                 "plan_version": 0,
                 "changed_at": event.timestamp,
-            },
+            }
         )
         return {}
 
-    def _plan_revised(self, db: Connection, event: PlanOfCareRevised) -> _Changes:
+    def _plan_revised(self, rows: _Rows, event: PlanOfCareRevised) -> _Changes:
         """The new version replaces the current plan; evaluated goals it keeps keep outcomes."""
         case_id = str(event.originator_id)
-        kept = sorted(goal.goal_id for goal in event.goals)
-        db.execute(_DROP_GOALS, {"w_case": case_id, "kept": kept})
-        db.execute(_DROP_INTERVENTIONS, {"w_case": case_id})
+        goals, interventions = rows[plan_goals], rows[plan_interventions]
+        kept = {goal.goal_id for goal in event.goals}
+        for dropped in goals.where("case_id", case_id):
+            if dropped["goal_id"] not in kept:
+                goals.remove(case_id, dropped["goal_id"])
+        for stale in interventions.where("case_id", case_id):
+            interventions.remove(case_id, stale["intervention_id"])
         for goal in event.goals:
-            values = {
-                "priority": goal.priority,
-                "description": goal.description,
-                "measure": goal.measure,
-                "target_date": goal.target_date,
-            }
-            changed = db.execute(
-                _CHANGE_GOAL, {"w_case": case_id, "w_goal": goal.goal_id, **values}
+            held = goals.get(case_id, goal.goal_id)
+            goals.put(
+                {
+                    "case_id": case_id,
+                    "goal_id": goal.goal_id,
+                    "priority": goal.priority,
+                    "description": goal.description,
+                    "measure": goal.measure,
+                    "target_date": goal.target_date,
+                    "outcome": None if held is None else held["outcome"],
+                }
             )
-            if not changed.rowcount:
-                db.execute(
-                    plan_goals.insert(), {"case_id": case_id, "goal_id": goal.goal_id, **values}
-                )
-        if event.interventions:
-            db.execute(
-                plan_interventions.insert(),
-                [
-                    {
-                        "case_id": case_id,
-                        "intervention_id": item.intervention_id,
-                        "goal_id": item.goal_id,
-                        "description": item.description,
-                        "owner": item.owner,
-                        "due_date": item.due_date,
-                    }
-                    for item in event.interventions
-                ],
+        for item in event.interventions:
+            interventions.put(
+                {
+                    "case_id": case_id,
+                    "intervention_id": item.intervention_id,
+                    "goal_id": item.goal_id,
+                    "description": item.description,
+                    "owner": item.owner,
+                    "due_date": item.due_date,
+                }
             )
         return {"plan_version": event.plan_version, "plan_reason": event.reason}
 
-    def _goal_evaluated(self, db: Connection, event: GoalEvaluated) -> _Changes:
-        db.execute(
-            _CHANGE_GOAL,
-            {"w_case": str(event.originator_id), "w_goal": event.goal_id,
-             "outcome": str(event.outcome)},
-        )  # fmt: skip
+    def _goal_evaluated(self, rows: _Rows, event: GoalEvaluated) -> _Changes:
+        _change(rows[plan_goals], (str(event.originator_id), event.goal_id),
+                outcome=str(event.outcome))  # fmt: skip
         return {}
 
-    def _referral_made(self, db: Connection, event: ReferralMade) -> _Changes:
-        db.execute(
-            plan_referrals.insert(),
+    def _referral_made(self, rows: _Rows, event: ReferralMade) -> _Changes:
+        rows[plan_referrals].put(
             {
                 "case_id": str(event.originator_id),
                 "referral_id": event.referral_id,
@@ -251,50 +231,40 @@ class PlanViews(Projection):
                 "provider": event.provider,
                 "status": ReferralStatus.SENT.value,
                 "note": event.reason,
-            },
+            }
         )
         return {}
 
-    def _referral_answered(self, db: Connection, event: ReferralStatusChanged) -> _Changes:
-        db.execute(
-            _CHANGE_REFERRAL,
-            {
-                "w_case": str(event.originator_id),
-                "w_referral": event.referral_id,
-                "status": _REFERRAL_STATUS[type(event)].value,
-                "note": event.note,
-            },
-        )
+    def _referral_answered(self, rows: _Rows, event: ReferralStatusChanged) -> _Changes:
+        _change(rows[plan_referrals], (str(event.originator_id), event.referral_id),
+                status=_REFERRAL_STATUS[type(event)].value, note=event.note)  # fmt: skip
         return {}
 
-    def _barrier_noted(self, db: Connection, event: BarrierNoted) -> _Changes:
-        db.execute(
-            plan_barriers.insert(),
+    def _barrier_noted(self, rows: _Rows, event: BarrierNoted) -> _Changes:
+        rows[plan_barriers].put(
             {
                 "case_id": str(event.originator_id),
                 "barrier_id": event.barrier_id,
                 "description": event.description,
                 "resolution": None,
-            },
+            }
         )
         return {}
 
-    def _barrier_resolved(self, db: Connection, event: BarrierResolved) -> _Changes:
-        db.execute(
-            _CHANGE_BARRIER,
-            {
-                "w_case": str(event.originator_id),
-                "w_barrier": event.barrier_id,
-                "resolution": event.resolution,
-            },
-        )
+    def _barrier_resolved(self, rows: _Rows, event: BarrierResolved) -> _Changes:
+        _change(rows[plan_barriers], (str(event.originator_id), event.barrier_id),
+                resolution=event.resolution)  # fmt: skip
         return {}
 
-    def _touch(self, db: Connection, event: CaretrailEvent, **values: Any) -> None:
-        db.execute(
-            _TOUCH_CASE,
-            {"w_case": str(event.originator_id), **values, "changed_at": event.timestamp},
-        )
+
+_Rows = Mapping[Table, BatchRows]
+
+
+def _change(rows: BatchRows, key: tuple[str, str], **values: Any) -> None:
+    """Change a row if the read model has it (an event about an unknown item changes nothing)."""
+    held = rows.get(*key)
+    if held is not None:
+        rows.change(held, **values)
 
 
 # Queries ----------------------------------------------------------------------------------------

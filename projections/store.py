@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
+from psycopg import sql as pg_sql
 from sqlalchemy import (
     ARRAY,
     BigInteger,
     Column,
     Connection,
+    Dialect,
     Engine,
     Integer,
     MetaData,
@@ -256,55 +258,57 @@ def insert_rows(
     """Insert a batch of rows (each with the same columns); with `update_on_conflict_with`, a
     row whose key exists updates it instead.
 
-    On PostgreSQL the batch goes as one statement taking an array per column: psycopg runs an
-    executemany as a statement per row, and a multi-row VALUES statement costs it more to parse
-    than to run. SQLite runs an executemany in process, given to the driver with each value
-    already converted: SQLAlchemy's own executemany spends more per row building parameters
-    than SQLite spends inserting it."""
+    SQLAlchemy's own executemany spends more per row building parameters than either store
+    spends writing it, so each row's values are converted here once per column type and given
+    to the driver: on SQLite as an executemany run in process; on PostgreSQL, rows only added
+    go in by COPY, and an upsert is one statement taking an array per column (psycopg runs an
+    executemany as a statement per row, and a multi-row VALUES costs more to parse than to run).
+    """
     if not rows:
         return
     columns = tuple(rows[0])
-    if db.dialect.name == "postgresql":
+    if db.dialect.name != "postgresql":
+        sql, conversion = _sqlite_insert(table, columns, update_on_conflict_with)
+        db.exec_driver_sql(sql, [conversion.parameters(row) for row in rows])
+    elif update_on_conflict_with:
         arrays = {name: [row[name] for row in rows] for name in columns}
         db.execute(_insert_from_arrays(table, columns, update_on_conflict_with), arrays)
     else:
-        sql, plan = _sqlite_insert(table, columns, update_on_conflict_with)
-        db.exec_driver_sql(sql, [plan.parameters(row) for row in rows])
+        _copy(db, table, columns, rows)
 
 
 Converter = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
-class _SqliteInsertPlan:
-    """How a row becomes the driver's parameters: each column's value converted as SQLAlchemy
-    would on SQLite (dates to text, booleans to integers, a TypeDecorator's own), and the
-    columns left out given their defaults."""
+class _RowConversion:
+    """How a row becomes the driver's values: each column's value converted as SQLAlchemy
+    would on the store (dates to text on SQLite, booleans to integers, a TypeDecorator's own),
+    and the columns left out given their defaults."""
 
     converters: tuple[tuple[str, Converter | None], ...]
     defaults: Mapping[str, Any]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*(name for name, _ in self.converters), *self.defaults)
 
     def parameters(self, row: Mapping[str, Any]) -> dict[str, Any]:
         given = {
             name: row[name] if convert is None else convert(row[name])
             for name, convert in self.converters
         }
-        return {**self.defaults, **given} if self.defaults else given
+        return {**given, **self.defaults} if self.defaults else given
+
+    def values(self, row: Mapping[str, Any]) -> list[Any]:
+        return list(self.parameters(row).values())
 
 
 @cache
-def _sqlite_insert(
-    table: Table, columns: tuple[str, ...], key: tuple[str, ...]
-) -> tuple[str, _SqliteInsertPlan]:
-    """The statement's SQL with named parameters, and how a row becomes its parameters."""
-    dialect = sqlite.dialect(paramstyle="named")
+def _conversion(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _RowConversion:
     defaulted = [c for c in table.columns if c.name not in columns and c.default is not None]
     if any(not column.default.is_scalar for column in defaulted):  # type: ignore[union-attr]
         raise TypeError(f"{table.name}: only constant column defaults can be left out")
-    named = (*columns, *(column.name for column in defaulted))
-    statement = _on_conflict_update(sqlite.insert(table), columns, key)
-    sql = str(statement.values({name: bindparam(name) for name in named}).compile(
-        dialect=dialect))  # fmt: skip
 
     def converter(name: str) -> Converter | None:
         return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
@@ -313,7 +317,38 @@ def _sqlite_insert(
     for column in defaulted:
         value, convert = column.default.arg, converter(column.name)  # type: ignore[union-attr]
         defaults[column.name] = value if convert is None else convert(value)
-    return sql, _SqliteInsertPlan(tuple((name, converter(name)) for name in columns), defaults)
+    return _RowConversion(tuple((name, converter(name)) for name in columns), defaults)
+
+
+_SQLITE_NAMED = sqlite.dialect(paramstyle="named")
+
+
+@cache
+def _sqlite_insert(
+    table: Table, columns: tuple[str, ...], key: tuple[str, ...]
+) -> tuple[str, _RowConversion]:
+    """The statement's SQL with named parameters, and how a row becomes its parameters."""
+    conversion = _conversion(table, columns, _SQLITE_NAMED)
+    statement = _on_conflict_update(sqlite.insert(table), columns, key)
+    named = statement.values({name: bindparam(name) for name in conversion.names})
+    return str(named.compile(dialect=_SQLITE_NAMED)), conversion
+
+
+def _copy(
+    db: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """COPY the rows in, within the connection's transaction."""
+    conversion = _conversion(table, columns, db.dialect)
+    statement = pg_sql.SQL("COPY {} ({}) FROM STDIN").format(
+        pg_sql.Identifier(table.name),
+        pg_sql.SQL(", ").join(map(pg_sql.Identifier, conversion.names)),
+    )
+    driver = db.connection.driver_connection
+    if driver is None:
+        raise RuntimeError(f"writing {table.name} on a closed connection")
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(conversion.values(row))
 
 
 @cache
