@@ -370,7 +370,14 @@ def report_rebuild(app: CareTrail, sqlite_url: str, postgres_url: str | None) ->
             rebuild_rate = raw / (time.perf_counter() - started)
         print(
             f"rebuild of all {len(projections)} projections from zero into {kind}: {raw} events, "
-            f"{rebuild_rate:,.0f} events/s = {rebuild_rate / raw_rate:.3f} of raw (target 0.3)"
+            f"{rebuild_rate:,.0f} events/s = {rebuild_rate / raw_rate:.3f} of raw (target 0.3), "
+            f"{rebuild_rate / decode_rate:.2f} of the decoded read"
+        )
+    # Every projection reads domain events, so the decoded read is the ceiling of any rebuild.
+    if decode_rate / raw_rate < 0.3:
+        print(
+            f"the decoded read alone is {decode_rate / raw_rate:.2f} of raw here: no rebuild "
+            "through eventsourcing's decoding can reach 0.3 of raw on this run"
         )
 
 
