@@ -29,6 +29,7 @@ from domain.errors import (
     ImplausibleDate,
     InvalidTransition,
     MergeRefused,
+    PatientAlreadyRegistered,
     TransitionAlreadyCancelled,
     UnknownReference,
     UnknownTransition,
@@ -83,6 +84,9 @@ DOMAIN_REFUSALS: dict[type[DomainRuleViolation], Refusal] = {
         422, "unknown-reference", "The case has no such goal, referral or barrier"
     ),
     MergeRefused: Refusal(409, "merge-refused", "The merge would lose or confuse records"),
+    PatientAlreadyRegistered: Refusal(
+        409, "patient-already-registered", "Another patient has that identifier"
+    ),
     EmergencyAccessRefused: Refusal(
         422, "emergency-access-refused", "Break-glass needs a reason and a bounded duration"
     ),
@@ -117,6 +121,7 @@ RESPONSE_DESCRIPTIONS = {
     409: "Refused by a rule of the process, or the record changed (stale If-Match)",
     422: "The request is malformed, or names something that cannot be",
     428: "A change needs If-Match with the version you read (the ETag)",
+    503: "Not configured on this server (the reason says what is missing)",
 }
 
 

@@ -123,13 +123,20 @@ def register_patient(
     birth_date: datetime | None,
     sex: str | None,
 ) -> None:
-    """Register a patient; prints the new internal patient id."""
+    """Register a patient; prints the new internal patient id. The MRN is claimed as the ADT
+    feed's would be, so the feed's messages find this patient."""
+    from ingest.receiver import receiver_for  # the ingestion path loads only when used
+
     born = birth_date.date() if birth_date is not None else None
-    patient_id = context.app.register_patient(
-        [Identifier(mrn, authority)],
-        Demographics(family, given, born, sex),
-        context.provenance(None),
-    )
+    receiver = receiver_for(context.app, context.zone)
+    try:
+        patient_id = receiver.service.register_patient(
+            [Identifier(mrn, authority)],
+            Demographics(family, given, born, sex),
+            context.provenance(None),
+        )
+    finally:
+        receiver.close()
     click.echo(str(patient_id))
 
 

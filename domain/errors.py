@@ -35,3 +35,14 @@ class UnknownReference(DomainRuleViolation):
 
 class MergeRefused(DomainRuleViolation):
     """A merge or unmerge of patient identities that would lose or confuse records."""
+
+
+class PatientAlreadyRegistered(DomainRuleViolation):
+    """One patient per identifier: a registration named an identifier another patient holds."""
+
+    def __init__(self, patient_id: object) -> None:
+        super().__init__(
+            f"an identifier given is already registered to patient {patient_id}; use that "
+            "record (or merge the two, if they are one person)"
+        )
+        self.patient_id = patient_id

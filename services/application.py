@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -39,7 +39,9 @@ from domain.case import (
 )
 from domain.diagnoses import Diagnosis
 from domain.encounter import Disposition, Encounter, PatientClass, TransitionKind
+from domain.errors import PatientAlreadyRegistered
 from domain.events import Action, CaretrailEvent
+from domain.identifier_index import PatientIdentifierClaim
 from domain.patient import Demographics, Identifier, Patient
 from services.errors import NotFound, VersionConflict
 from services.transcodings import register_domain_transcodings
@@ -100,11 +102,44 @@ class CareTrail(Application[UUID]):
     # Patients
 
     def register_patient(
-        self, identifiers: list[Identifier], demographics: Demographics, by: Provenance
+        self,
+        identifiers: list[Identifier],
+        demographics: Demographics,
+        by: Provenance,
+        *,
+        claim_ids: Sequence[UUID] = (),
     ) -> UUID:
-        patient = Patient.register(uuid4(), identifiers, demographics, self._action(by))
-        self.save(patient)
+        """`claim_ids`: the keyed ids of the identifiers (services.ingestion.IdentityKeys),
+        claimed for the new patient in the same save, as a feed's first message would: the feed
+        then finds this patient, and nobody registers it twice."""
+        self._refuse_claimed(claim_ids)
+        action = self._action(by)
+        patient = Patient.register(uuid4(), identifiers, demographics, action)
+        claims = [PatientIdentifierClaim.claim(i, patient.id, action) for i in claim_ids]
+        try:
+            self.save(patient, *claims)
+        except IntegrityError:  # claimed a moment ago, by another registration or a feed
+            self._refuse_claimed(claim_ids)
+            raise
         return patient.id
+
+    def _refuse_claimed(self, claim_ids: Sequence[UUID]) -> None:
+        for claim_id in claim_ids:
+            try:
+                claim: PatientIdentifierClaim = self.repository.get(claim_id)
+            except AggregateNotFoundError:
+                continue
+            raise PatientAlreadyRegistered(self._survivor(claim.patient_id))
+
+    def _survivor(self, patient_id: UUID) -> UUID:
+        """Who answers for `patient_id` now: itself, or the record merges led it into."""
+        seen = {patient_id}
+        while (merged_into := self.patient(patient_id).merged_into) is not None:
+            if merged_into in seen:  # a cycle is corrupt data; name where it was found
+                break
+            seen.add(merged_into)
+            patient_id = merged_into
+        return patient_id
 
     def update_demographics(
         self,

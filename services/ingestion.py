@@ -67,7 +67,7 @@ from domain.events import Action
 from domain.identifier_index import PatientIdentifierClaim, VisitNumberClaim
 from domain.message_receipt import AdtMessageReceipt, ReceiptOutcome
 from domain.patient import Demographics, Identifier, Patient
-from services.application import CareTrail
+from services.application import CareTrail, Provenance
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +250,13 @@ class IngestionService:
         self._readers = ThreadPoolExecutor(_PARALLEL_READS, thread_name_prefix="adt-read")
         self._read_many = _many_reader(app, self._readers)
 
+    def register_patient(
+        self, identifiers: list[Identifier], demographics: Demographics, by: Provenance
+    ) -> UUID:
+        """Registration at intake, under the identifier claims the feed's messages match on."""
+        claim_ids = [self.keys.patient_identifier(identifier) for identifier in identifiers]
+        return self.app.register_patient(identifiers, demographics, by, claim_ids=claim_ids)
+
     def close(self) -> None:
         self._readers.shutdown()
         self.app.close()
@@ -303,9 +310,8 @@ class IngestionService:
         receipt = batch.get(AdtMessageReceipt, receipt_id(message.dedup_key))
         if receipt is not None:
             return _answer_resend(receipt, message)
-        work = _MessageWork(batch, message, self.keys, self.app.clock())
         try:
-            return work.run()
+            return _MessageWork(batch, message, self.keys, self.app.clock()).run()
         except (Refusal, DomainRuleViolation) as refusal:
             return Answer(Outcome.REFUSED, str(refusal))
         except PersistenceError:

@@ -17,9 +17,9 @@ from api.deps import AdtFeed, Services
 from ingest.archive import Arrival
 from ingest.hl7v2 import AckCode
 from ingest.mllp import DEFAULT_MAX_FRAME_BYTES
-from ingest.receiver import Reply, receiver_for
+from ingest.receiver import AdtReceiver, Reply, receiver_for
 from ingest.worker import IngestionWorker
-from services.ingestion import IdentityKeyMissing, Outcome
+from services.ingestion import IdentityKeyMissing, IngestionService, Outcome
 from services.settings import Settings
 
 router = APIRouter(tags=["adt"])
@@ -33,16 +33,30 @@ def adt_worker(request: Request, services: Services) -> IngestionWorker:
     """The application's one ingestion worker, started on the first message it receives."""
     state = request.app.state
     with _worker_lock:
+        receiver = _receiver(state, services)
         worker: IngestionWorker | None = getattr(state, "adt_worker", None)
-        if worker is None:
-            try:
-                receiver = receiver_for(services.caretrail, ZoneInfo(Settings().timezone))
-            except IdentityKeyMissing as missing:
-                raise HTTPException(503, f"ADT ingestion is not configured: {missing}") from None
+        if worker is None or worker.receiver is not receiver:
             worker = IngestionWorker(receiver)
             worker.start()
             state.adt_worker = worker
     return worker
+
+
+def ingestion(request: Request, services: Services) -> IngestionService:
+    """The ingestion service the worker uses: registrations claim identifiers under its keys."""
+    with _worker_lock:
+        return _receiver(request.app.state, services).service
+
+
+def _receiver(state: Any, services: Services) -> AdtReceiver:
+    receiver: AdtReceiver | None = getattr(state, "adt_receiver", None)
+    if receiver is None or receiver.service.app is not services.caretrail:
+        try:
+            receiver = receiver_for(services.caretrail, ZoneInfo(Settings().timezone))
+        except IdentityKeyMissing as missing:
+            raise HTTPException(503, f"ADT ingestion is not configured: {missing}") from None
+        state.adt_receiver = receiver
+    return receiver
 
 
 def _hl7(description: str) -> dict[str, Any]:

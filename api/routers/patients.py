@@ -16,9 +16,11 @@ from api.models.patients import PatientVersion, PatientView, RegisterPatient
 from api.models.views import TimelineItem
 from api.problems import problem_responses
 from api.read_audit import ClinicalReadAudit
+from api.routers.adt import ingestion
 from domain.access import ReadInteraction, RecordType
 from projections.timeline import patient_timeline
 from services.application import Provenance
+from services.ingestion import IngestionService
 
 router = APIRouter(prefix="/patients", tags=["patients"])
 
@@ -28,13 +30,18 @@ Intake = Annotated[Principal, Depends(require_roles(*INTAKE))]
 @router.post(
     "",
     status_code=201,
-    summary="Register a patient (referral intake; ADT registers through the feed)",
-    responses=problem_responses(400, 401, 403, 422),
+    summary="Register a patient (referral intake; ADT registers through the feed). The "
+    "identifiers are claimed as a feed's would be: the feed's messages find this patient, and "
+    "an identifier another patient holds answers 409 naming that patient",
+    responses=problem_responses(400, 401, 403, 409, 422, 503),
 )
 def register_patient(
-    registration: RegisterPatient, principal: Intake, response: Response, services: Services
+    registration: RegisterPatient,
+    principal: Intake,
+    response: Response,
+    ingestion: Annotated[IngestionService, Depends(ingestion)],
 ) -> PatientVersion:
-    patient_id = services.caretrail.register_patient(
+    patient_id = ingestion.register_patient(
         [identifier.to_domain() for identifier in registration.identifiers],
         registration.demographics(),
         Provenance(principal.username, registration.occurred_at, "api"),

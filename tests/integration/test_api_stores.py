@@ -3,6 +3,7 @@ memory, in SQLite and in PostgreSQL (where accounts get tables of their own)."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from domain.users import Role
@@ -11,8 +12,9 @@ from tests.clock import ManualClock
 
 
 def test_the_api_keeps_accounts_changes_and_reads_on_every_store(
-    store_url: str, clock: ManualClock
+    store_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CARETRAIL_IDENTITY_KEY", "test-site-identity-key")
     api = open_api(store_url, clock)
     api.add_user("cm.rivera", Role.CASE_MANAGER)
     with TestClient(api.app) as http:

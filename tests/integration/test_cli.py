@@ -35,6 +35,7 @@ class Terminal:
             "CARETRAIL_DATABASE_URL": store,
             "CARETRAIL_USER": "cm.rivera",
             "CARETRAIL_TIMEZONE": "America/New_York",
+            "CARETRAIL_IDENTITY_KEY": "test-site-identity-key",
         }
 
     def run(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -151,7 +152,8 @@ def test_log_json_lines_carry_actor_and_source_on_every_line(
     terminal.ok("case", "screen", case_id, "--result", "appropriate")
     entries = terminal.log()
     assert [e["event_type"] for e in entries] == [
-        "caretrail.PatientRegistered", "caretrail.CaseOpened", "caretrail.ClientScreened",
+        "caretrail.PatientRegistered", "caretrail.PatientIdentifierClaimed",
+        "caretrail.CaseOpened", "caretrail.ClientScreened",
     ]  # fmt: skip
     for entry in entries:
         assert set(entry) == CORE_KEYS
@@ -274,3 +276,13 @@ def test_a_fresh_process_reads_events_of_every_domain_module(tmp_path: Path) -> 
     assert [json.loads(line)["event_type"] for line in done.stdout.splitlines()] == [
         "caretrail.AlertRaised"
     ]
+
+
+def test_an_mrn_registered_once_is_refused_the_second_time_naming_its_patient(
+    terminal: Terminal,
+) -> None:
+    register = ("patient", "register", "--mrn", "5550123", "--authority", "GENHOSP",
+                "--family", "Okafor", "--given", "Ada")  # fmt: skip
+    patient_id = terminal.ok(*register).strip()
+    refused = terminal.refused(*register)
+    assert f"already registered to patient {patient_id}" in refused

@@ -69,6 +69,30 @@ def test_a_message_not_applied_is_answered_4xx_with_its_ack(
     assert (answered_status, answered_code) == (status, code)
 
 
+def test_a_patient_registered_at_intake_is_the_one_the_feed_finds_and_only_once(
+    feed: TestClient, api: Api
+) -> None:
+    token = api.token(api.add_user("cm.rivera", Role.CASE_MANAGER))
+    registration = {
+        "identifiers": [{"value": "E1048823", "assigning_authority": "EPIC"}],
+        "family_name": "Rivera",
+        "given_name": "Maria",
+    }
+    with TestClient(api.app, headers={"Authorization": f"Bearer {token}"}) as intake:
+        registered = intake.post("/api/v1/patients", json=registration)
+        again = intake.post("/api/v1/patients", json=registration)
+    patient_id = registered.json()["patient_id"]
+
+    assert post(feed, fixture_bytes("epic_a01_admit_inpatient"))[1] == "AA"
+    assert again.status_code == 409
+    assert again.json()["type"] == "urn:caretrail:problem:patient-already-registered"
+    assert patient_id in again.json()["detail"]
+    events = stored_events(api.services.caretrail)
+    assert names(events).count("PatientRegistered") == 1
+    (encounter,) = [e for e in events if type(e).__name__ == "EncounterRegistered"]
+    assert str(encounter.patient_id) == patient_id
+
+
 def test_a_reused_control_id_is_a_conflict(feed: TestClient) -> None:
     post(feed, fixture_bytes("a03_discharge_home"))
     reused = fixture_bytes("a03_discharge_home").replace(b"|01|", b"|03|")
