@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,7 @@ from services.bootstrap import bootstrap
 from services.settings import Settings
 
 DEMO_STORE = "sqlite:///.caretrail/demo.db"
+DEMO_DAYS = 35  # the population's history ends at the start of today (UTC)
 FACILITIES = ("GENHOSP", "STMARY")
 CASE_MANAGERS = ("cm.rivera", "cm.okafor", "cm.chen", "cm.novak", "cm.haddad")
 FAMILY_NAMES = ("Garcia", "Smith", "Nguyen", "Johnson", "Okafor", "Kowalski", "Haddad", "Lee")
@@ -99,6 +101,7 @@ class DemoPopulation:
         self.app = app
         self.rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not secrets
         self.anchor = anchor
+        self.now = anchor + timedelta(days=DEMO_DAYS)
         self.tally = DemoTally()
 
     def feed(self, patients: int) -> DemoTally:
@@ -118,8 +121,10 @@ class DemoPopulation:
         patient_id = self.app.register_patient([mrn], demographics, self._feed_at(0))
         self.tally.patients += 1
         day = rng.randrange(0, 20)
-        for _ in range(rng.choice((1, 1, 1, 2, 3))):
-            day = self._encounter(patient_id, mrn, day) + rng.randrange(2, 6)
+        # A story that reaches the present stops there: its stay or its case is still going on.
+        with suppress(_NotYet):
+            for _ in range(rng.choice((1, 1, 1, 2, 3))):
+                day = self._encounter(patient_id, mrn, day) + rng.randrange(2, 6)
         return patient_id
 
     def _encounter(self, patient_id: UUID, mrn: Identifier, day: int) -> int:
@@ -314,10 +319,20 @@ class DemoPopulation:
         return self.rng.choices(values, weights)[0]
 
     def _feed_at(self, hour: int) -> Provenance:
-        return Provenance(FEED, self.anchor + timedelta(hours=hour), source="demo")
+        return Provenance(FEED, self._moment(hour), source="demo")
 
     def _by(self, user: str, hour: int) -> Provenance:
-        return Provenance(user, self.anchor + timedelta(hours=hour))
+        return Provenance(user, self._moment(hour))
+
+    def _moment(self, hour: int) -> datetime:
+        moment = self.anchor + timedelta(hours=hour)
+        if moment > self.now:
+            raise _NotYet
+        return moment
+
+
+class _NotYet(Exception):
+    """What the story does next would happen after the demo's present."""
 
 
 @click.command()
@@ -339,7 +354,7 @@ def demo(patients: int, seed: int, store: str, no_serve: bool, host: str, port: 
     _recreate_sqlite_file(projection_url(store))  # read models of an earlier run would be stale
     app = bootstrap(Settings(database_url=store))
     anchor = datetime.combine(
-        datetime.now(UTC).date() - timedelta(days=35), datetime.min.time(), UTC
+        datetime.now(UTC).date() - timedelta(days=DEMO_DAYS), datetime.min.time(), UTC
     )
     started = time.perf_counter()
     tally = DemoPopulation(app, seed, anchor).feed(patients)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, ClassVar
 from uuid import UUID
@@ -12,6 +12,11 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import register_topic
 
 from domain.errors import ImplausibleDate
+
+# Sending systems' and browsers' clocks run a little ahead at times; a clinical time further
+# ahead is a wrong one (a wrong year or time zone), and a deadline counted from it, or an
+# alert resolved by it, would be wrong too.
+CLOCK_DRIFT = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,11 @@ class Action:
         for name in ("occurred_at", "recorded_at"):
             if getattr(self, name).tzinfo is None:
                 raise ImplausibleDate(f"{name} must carry a time zone")
+        if self.occurred_at > self.recorded_at + CLOCK_DRIFT:
+            raise ImplausibleDate(
+                f"{self.occurred_at.isoformat()} is in the future (recorded at "
+                f"{self.recorded_at.isoformat()}): nothing can be recorded before it happens"
+            )
 
 
 class CaretrailEvent(Aggregate.Event):

@@ -111,6 +111,10 @@ class Ward:
         self.discharge(encounter, discharged, disposition)
         return encounter
 
+    def merge(self, duplicate: UUID, at: datetime) -> None:
+        self._arrive(at, None)
+        self.app.merge_patients(duplicate, self.patient, self.feed_at(at))
+
     def cancel(self, encounter: UUID, kind: TransitionKind, at: datetime) -> None:
         self._arrive(at, None)
         self.app.cancel_latest(encounter, kind, "sent in error", self.feed_at(at))

@@ -271,6 +271,23 @@ def test_a_refused_message_in_a_batch_leaves_the_others_applied_and_itself_nothi
     assert encounter_of(receiver).status is EncounterStatus.DISCHARGED
 
 
+def test_a_discharge_dated_in_the_future_is_refused_alone_and_kept_for_retry(
+    store_url: str, receiver_on: OpenReceiver
+) -> None:
+    """A wrong year would put every deadline of the discharge out of reach: refused, not stored."""
+    receiver = receiver_on(store_url)
+    future = fixture_bytes("a03_discharge_home").replace(
+        b"|20240316140000-0400", b"|29240316140000-0400"
+    )
+    replies = receive(receiver, fixture_bytes("epic_a01_admit_inpatient"), future)
+
+    assert [r.code for r in replies] == [AckCode.AA, AckCode.AE]
+    assert "2924-03-16T14:00:00-04:00 is in the future" in (replies[1].reason or "")
+    assert "in the future" in replies[1].ack
+    assert encounter_of(receiver).status is EncounterStatus.ACTIVE
+    assert [m.id for m in receiver.archive.quarantined()] == [replies[1].archive_id]
+
+
 def test_every_message_is_archived_as_received_with_its_outcome(
     store_url: str, receiver_on: OpenReceiver
 ) -> None:

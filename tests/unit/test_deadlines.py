@@ -261,7 +261,7 @@ def test_a_readmission_under_a_merged_duplicate_record_counts(ward: Ward) -> Non
     ward.discharge(encounter, local(2026, 3, 5, 10))
     ward.admit(local(2026, 3, 12, 9))
     assert "readmission-30" not in ward.conditions()
-    ward.app.merge_patients(duplicate, ward.patient, ward.feed_at(local(2026, 3, 12, 12)))
+    ward.merge(duplicate, local(2026, 3, 12, 12))
     assert "readmission-30" in ward.conditions()
 
 

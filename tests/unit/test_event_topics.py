@@ -6,7 +6,7 @@ Also the command context every event is made from (`Action`).
 from __future__ import annotations
 
 from dataclasses import FrozenInstanceError
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -20,7 +20,7 @@ import domain.patient
 from domain.case import Case, CaseSource, ReferralStatusChanged, TransitionInformationReceived
 from domain.encounter import Encounter, PatientClass, TransitionEvent
 from domain.errors import ImplausibleDate
-from domain.events import Action, CaretrailCreated, CaretrailEvent
+from domain.events import CLOCK_DRIFT, Action, CaretrailCreated, CaretrailEvent
 from domain.patient import Demographics, Identifier, Patient
 
 DOMAIN_MODULES = {
@@ -181,6 +181,17 @@ NAIVE = datetime(2024, 3, 1, 9, 0)
 def test_action_refuses_naive_datetimes(occurred_at: datetime, recorded_at: datetime) -> None:
     with pytest.raises(ImplausibleDate, match="time zone"):
         Action("cm.alvarez", occurred_at, recorded_at)
+
+
+def test_an_action_may_have_happened_long_ago_or_a_few_minutes_ahead_of_our_clock() -> None:
+    Action("adt.mercy", WHEN - timedelta(days=400), WHEN)
+    Action("adt.mercy", WHEN + CLOCK_DRIFT, WHEN)
+
+
+@pytest.mark.parametrize("ahead", [CLOCK_DRIFT + timedelta(seconds=1), timedelta(days=365 * 900)])
+def test_an_action_cannot_have_happened_after_it_was_recorded(ahead: timedelta) -> None:
+    with pytest.raises(ImplausibleDate, match="in the future"):
+        Action("cm.alvarez", WHEN + ahead, WHEN)
 
 
 @pytest.mark.parametrize("actor", ["", "   ", "\t\n"])
