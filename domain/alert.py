@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,8 @@ from domain.events import Action, CaretrailCreated, CaretrailEvent, recorded, st
 # Alert ids are derived from internal ids only (never from an MRN), so that every scheduler run
 # finds the same alert for the same condition.
 ALERT_NAMESPACE = UUID("6f1d4c1e-2b7a-5c39-9e0a-3d0c8f6a2b51")
+# A snoozed alert is not escalated, so an open-ended snooze would silence it for good.
+LONGEST_SNOOZE = timedelta(days=14)
 
 
 def alert_id_for(patient_id: UUID, condition_key: str) -> UUID:
@@ -257,6 +259,11 @@ class Alert(Aggregate):
             raise InvalidTransition("snoozing an alert needs a reason")
         if utc_instant(until) <= utc_instant(action.occurred_at):
             raise ImplausibleDate(f"a snooze must end in the future, not at {until.isoformat()}")
+        if utc_instant(until) > utc_instant(action.occurred_at) + LONGEST_SNOOZE:
+            raise ImplausibleDate(
+                f"a snooze may last {LONGEST_SNOOZE.days} days at most, not until "
+                f"{until.isoformat()}"
+            )
         self._record(AlertSnoozed, action, reason=reason, until=until)
 
     def escalate(self, escalated_to: str, reason: str, action: Action) -> None:

@@ -15,6 +15,7 @@ from api.alert_views import SORTS, require_alert_worker, worklist
 from api.auth.principal import Principal
 from api.dashboard.pages import FormPoster, local_path, page_roles, render
 from api.deps import Services
+from domain.alert import LONGEST_SNOOZE
 from domain.users import Role
 from services.alerting import AlertService
 from services.application import Provenance
@@ -70,7 +71,7 @@ def snooze(
     services: Services,
     principal: FormPoster,
     reason: Annotated[str, Form(min_length=3, max_length=500)],
-    hours: Annotated[int, Form(ge=1, le=24 * 14)] = 24,
+    hours: Annotated[int, Form(ge=1, le=LONGEST_SNOOZE.days * 24)] = 24,
     back: Annotated[str, Form()] = "/worklist",
 ) -> RedirectResponse:
     require_alert_worker(services, principal, alert_id)

@@ -136,6 +136,14 @@ def test_a_snooze_needs_a_reason_and_a_future_end() -> None:
     assert alert.snoozed_until == NOW + timedelta(hours=6)
 
 
+def test_a_snooze_lasts_two_weeks_at_most_because_a_snoozed_alert_is_not_escalated() -> None:
+    alert = raised()
+    with pytest.raises(ImplausibleDate, match="14 days at most"):
+        alert.snooze("on leave", NOW + timedelta(days=14, hours=1, seconds=1), at(1, "cm.chen"))
+    alert.snooze("on leave", NOW + timedelta(days=14, hours=1), at(1, "cm.chen"))
+    assert alert.snoozed_until == NOW + timedelta(days=14, hours=1)
+
+
 def test_escalation_resolution_and_retraction_happen_once() -> None:
     alert = raised()
     alert.escalate("supervisor", "overdue", at(1))
