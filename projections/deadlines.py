@@ -273,6 +273,14 @@ class KnownTransition:
     notified: bool
     ref: str
 
+    # A key of the derivation's caches, looked up for every event of the patient: hashed once.
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.fact, self.number, self.recorded_at, self.case, self.notified, self.ref))
+
 
 @dataclass(frozen=True)
 class KnownAction:
@@ -280,9 +288,19 @@ class KnownAction:
     recorded_at: datetime
     ref: str
 
+    def __hash__(self) -> int:
+        return self._hash
 
-@dataclass(frozen=True)
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.fact, self.recorded_at, self.ref))
+
+
+@dataclass(frozen=True, eq=False)
 class Condition:
+    """Compared by `signature` (what its row stores), not with ==: the derivation hands out the
+    same object for the same facts, so its signature and row are worked out once."""
+
     patient_id: UUID
     condition_key: str
     cause: AlertCause
@@ -292,6 +310,43 @@ class Condition:
     status: ConditionStatus = ConditionStatus.PENDING
     settled_by: str | None = None
     settled_at: datetime | None = None
+
+    @cached_property
+    def signature(self) -> tuple[Any, ...]:
+        """What tells whether a stored row still says what this condition says."""
+        return (
+            self.cause.digest(),
+            self.raise_at,
+            self.escalate_at,
+            self.status.value,
+            self.settled_by,
+            self.settled_at,
+            self.known_at,
+        )
+
+    @cached_property
+    def row(self) -> Mapping[str, Any]:
+        cause = self.cause
+        return {
+            "condition_key": self.condition_key,
+            "alert_id": str(alert_id_for(self.patient_id, self.condition_key)),
+            "patient_id": str(self.patient_id),
+            "rule_id": cause.rule_id,
+            "rule_version": cause.rule_version,
+            "severity": str(cause.severity),
+            "reason": cause.reason,
+            "facts": json.dumps(dict(cause.facts), sort_keys=True),
+            "digest": cause.digest(),
+            "encounter_id": str(cause.encounter_id),
+            "transition_number": cause.transition_number,
+            "raise_at": _utc(self.raise_at),
+            "due_at": _utc(cause.due_at),
+            "escalate_at": _utc(self.escalate_at),
+            "status": self.status.value,
+            "settled_by": self.settled_by,
+            "settled_at": _utc(self.settled_at),
+            "known_at": _utc(self.known_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -373,47 +428,78 @@ class RuleContext:
     ruleset: RuleSet
     calendar: BusinessCalendar
 
-    def deadlines(self, transition: TransitionFact) -> tuple[Deadline, ...]:
-        """The deadlines a transition starts, remembered: each event of a patient re-derives
-        every transition of theirs."""
-        return self._deadlines(transition)
+
+Settlement = KnownAction | KnownTransition
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one transition asks for before any action is known: each deadline with the condition
+    it states while unmet, each immediate finding with the actions that settle it, the finding of
+    an ED visit left open too long, and the notification caretrail itself delivered."""
+
+    deadlines: tuple[tuple[Deadline, Condition], ...]
+    immediate: tuple[tuple[frozenset[ActionKind], Condition], ...]
+    stale: Condition | None
+    own_notification: tuple[KnownAction, ...]
 
     @cached_property
-    def _deadlines(self) -> Callable[[TransitionFact], tuple[Deadline, ...]]:
-        def deadlines(transition: TransitionFact) -> tuple[Deadline, ...]:
-            return tuple(deadlines_for(transition, self.ruleset, self.calendar))
-
-        return lru_cache(maxsize=20_000)(deadlines)
+    def action_kinds(self) -> frozenset[ActionKind]:
+        """The kinds of action that settle any of it, or bring a deadline forward."""
+        kinds = {kind for settled_by, _ in self.immediate for kind in settled_by}
+        for deadline, _ in self.deadlines:
+            kinds |= deadline.required_actions
+            if deadline.no_later_than is not None:
+                kinds.add(deadline.no_later_than)
+        return frozenset(kinds)
 
 
 class Derivation:
     """Every alert condition the facts of one patient (and the identities linked to them) imply,
     under one rule context.
 
-    Each transition's own conditions depend only on it, the patient's actions and (for an ED
-    visit) what ended the visit; they are remembered for those facts, since a patient's next
-    event usually leaves all but one transition as it was."""
+    A patient's every event re-derives all of their transitions, and most leave most of them as
+    they were, so the derivation remembers (up to `remembered` of each): what each transition
+    asks for, the conditions it implies for the actions known, and each condition as settled by
+    a given action. The same facts then give the very same condition objects, whose stored form
+    is worked out once."""
 
     def __init__(self, rules: RuleContext, remembered: int = 20_000) -> None:
         self.rules = rules
+        self._expected = lru_cache(maxsize=remembered)(self._expectations)
         self._of_transition = lru_cache(maxsize=remembered)(self._transition_conditions)
+        self._settled = lru_cache(maxsize=remembered)(_settled)
+        self._deadline = lru_cache(maxsize=remembered)(self._deadline_condition)
+        self._finding = lru_cache(maxsize=remembered)(_finding_condition)
 
     def conditions(
         self, transitions: Sequence[KnownTransition], actions: Sequence[KnownAction]
     ) -> list[Condition]:
-        known = tuple(actions)
         per_transition = [
             condition
             for transition in transitions
             for condition in self._of_transition(
-                transition, known, _visit_endings(transition, transitions)
+                transition,
+                self._bearing_on(transition, actions),
+                _visit_endings(transition, transitions),
             )
         ]
         return [
             *per_transition,
-            *_readmission_conditions(transitions, self.rules),
-            *_high_utilizer_condition(transitions, self.rules),
+            *_readmission_conditions(transitions, self.rules, self._finding),
+            *_high_utilizer_condition(transitions, self.rules, self._finding),
         ]
+
+    def _bearing_on(
+        self, transition: KnownTransition, actions: Sequence[KnownAction]
+    ) -> tuple[KnownAction, ...]:
+        """The actions that can settle what the transition asks for: of a kind it asks for, and
+        not before it (every rule counts actions from the transition on, or later). The rest
+        cannot change its conditions, so leaving them out lets one be remembered across events
+        that add them."""
+        kinds = self._expected(transition).action_kinds
+        since = transition.fact.occurred_at
+        return tuple(a for a in actions if a.fact.kind in kinds and a.fact.occurred_at >= since)
 
     def _transition_conditions(
         self,
@@ -421,10 +507,66 @@ class Derivation:
         actions: tuple[KnownAction, ...],
         endings: tuple[KnownTransition, ...],
     ) -> tuple[Condition, ...]:
-        return (
-            *_deadline_conditions(transition, actions, self.rules),
-            *_immediate_conditions(transition, actions, self.rules),
-            *_stale_ed_conditions(transition, endings, self.rules),
+        expected = self._expected(transition)
+        conditions = self._deadline_conditions(transition, expected, actions)
+        for settled_by, condition in expected.immediate:
+            settling = (a for a in actions if _settles_after(a, settled_by, transition.fact))
+            conditions.append(self._settle(condition, settling))
+        if expected.stale is not None:
+            conditions.append(self._settle(expected.stale, endings))
+        return tuple(conditions)
+
+    def _deadline_conditions(
+        self, transition: KnownTransition, expected: Expected, actions: tuple[KnownAction, ...]
+    ) -> list[Condition]:
+        actions = (*actions, *expected.own_notification)
+        facts = [action.fact for action in actions]
+        conditions = []
+        for deadline, pending in expected.deadlines:
+            due = effective_due_at(deadline, facts, self.rules.calendar)
+            # Brought forward by a face-to-face visit (medication reconciliation).
+            condition = pending if due == deadline.due_at else (
+                self._deadline(deadline, transition, due))  # fmt: skip
+            settling = (a for a in actions if is_satisfied(deadline, [a.fact]))
+            conditions.append(self._settle(condition, settling))
+        return conditions
+
+    def _settle(self, condition: Condition, settling: Iterable[Settlement]) -> Condition:
+        """Settled by the action (or, for a stale ED visit, the discharge) caretrail learned of
+        first, if any."""
+        first = min(settling, key=lambda action: utc_instant(action.recorded_at), default=None)
+        return condition if first is None else self._settled(condition, first)
+
+    def _expectations(self, transition: KnownTransition) -> Expected:
+        rules = self.rules
+        return Expected(
+            deadlines=tuple(
+                (deadline, self._deadline(deadline, transition, deadline.due_at))
+                for deadline in deadlines_for(transition.fact, rules.ruleset, rules.calendar)
+            ),
+            immediate=tuple(
+                (
+                    _RESOLVED_BY.get(finding.rule_id, frozenset()),
+                    _finding_condition(finding, transition, transition),
+                )
+                for finding in immediate_alerts(
+                    transition.fact, transition.case, rules.ruleset, rules.calendar
+                )
+            ),
+            stale=_stale_ed_condition(transition, rules),
+            own_notification=_own_notification(transition),
+        )
+
+    def _deadline_condition(
+        self, deadline: Deadline, transition: KnownTransition, due: datetime
+    ) -> Condition:
+        return Condition(
+            patient_id=UUID(deadline.patient_id),
+            condition_key=deadline.condition_key,
+            cause=_cause(deadline, transition, due),
+            raise_at=_falls_due(due, self.rules.calendar),
+            escalate_at=due,
+            known_at=transition.recorded_at,
         )
 
 
@@ -446,48 +588,14 @@ def derive_flags(conditions: Iterable[Condition]) -> list[PatientFlag]:
 _FLAG_RULES: Final = frozenset({"readmission-30", "high-utilizer"})
 
 
-def _own_notification(transition: KnownTransition) -> list[KnownAction]:
+def _own_notification(transition: KnownTransition) -> tuple[KnownAction, ...]:
     """The case manager received this transition's notification when caretrail recorded it."""
     if not transition.notified:
-        return []
+        return ()
     received = ActionFact(
         kind=ActionKind.ADMISSION_NOTIFICATION_RECEIVED, occurred_at=transition.recorded_at
     )
-    return [KnownAction(received, transition.recorded_at, transition.ref)]
-
-
-def _deadline_conditions(
-    transition: KnownTransition, actions: Sequence[KnownAction], rules: RuleContext
-) -> list[Condition]:
-    actions = [*actions, *_own_notification(transition)]
-    facts = [action.fact for action in actions]
-    conditions = []
-    for deadline in rules.deadlines(transition.fact):
-        due = effective_due_at(deadline, facts, rules.calendar)
-        condition = Condition(
-            patient_id=UUID(deadline.patient_id),
-            condition_key=deadline.condition_key,
-            cause=_cause(deadline, transition, due),
-            raise_at=_falls_due(due, rules.calendar),
-            escalate_at=due,
-            known_at=transition.recorded_at,
-        )
-        settling = [a for a in actions if is_satisfied(deadline, [a.fact])]
-        conditions.append(_settled(condition, settling))
-    return conditions
-
-
-def _immediate_conditions(
-    transition: KnownTransition, actions: Sequence[KnownAction], rules: RuleContext
-) -> list[Condition]:
-    conditions = []
-    for finding in immediate_alerts(
-        transition.fact, transition.case, rules.ruleset, rules.calendar
-    ):
-        resolved_by = _RESOLVED_BY.get(finding.rule_id, frozenset())
-        settling = [a for a in actions if _settles_after(a, resolved_by, transition.fact)]
-        conditions.append(_settled(_finding_condition(finding, transition, transition), settling))
-    return conditions
+    return (KnownAction(received, transition.recorded_at, transition.ref),)
 
 
 def _visit_endings(
@@ -506,23 +614,24 @@ def _visit_endings(
     )
 
 
-def _stale_ed_conditions(
-    visit: KnownTransition, endings: Sequence[KnownTransition], rules: RuleContext
-) -> list[Condition]:
+def _stale_ed_condition(visit: KnownTransition, rules: RuleContext) -> Condition | None:
+    """An ED visit's finding of being open too long (its discharge, or admission, settles it)."""
     limits = [rule.max_open_hours for rule in rules.ruleset.enabled(StaleEncounterRule)]
     if not limits or visit.fact.kind is not TransitionKind.ED_VISIT:
-        return []
+        return None
     stale_at = utc_instant(visit.fact.occurred_at) + timedelta(hours=min(limits))
     finding = stale_ed_encounter_alert(visit.fact, stale_at, rules.ruleset, rules.calendar)
     if finding is None:
-        return []
+        return None
     # It falls due when the visit has been open too long, not when the visit began.
-    stale = replace(_finding_condition(finding, visit, visit), raise_at=stale_at)
-    return [_settled(stale, endings)]
+    return replace(_finding_condition(finding, visit, visit), raise_at=stale_at)
+
+
+FindingCondition = Callable[[Finding, KnownTransition, KnownTransition], Condition]
 
 
 def _readmission_conditions(
-    transitions: Sequence[KnownTransition], rules: RuleContext
+    transitions: Sequence[KnownTransition], rules: RuleContext, condition_of: FindingCondition
 ) -> list[Condition]:
     facts = [t.fact for t in transitions]
     conditions = []
@@ -531,12 +640,12 @@ def _readmission_conditions(
         if finding is None:
             continue
         index = _transition(transitions, finding.index_encounter_id, TransitionKind.DISCHARGE)
-        conditions.append(_finding_condition(finding, admission, index))
+        conditions.append(condition_of(finding, admission, index))
     return conditions
 
 
 def _high_utilizer_condition(
-    transitions: Sequence[KnownTransition], rules: RuleContext
+    transitions: Sequence[KnownTransition], rules: RuleContext, condition_of: FindingCondition
 ) -> list[Condition]:
     """The latest visit at which the patient counted as a high utilizer, if any: the alert is kept
     (and updated) when the window later moves past old visits, and goes only if a cancel voids
@@ -553,7 +662,7 @@ def _high_utilizer_condition(
                 (t for t in visits if t.fact.encounter_id in finding.visit_encounter_ids),
                 key=lambda t: utc_instant(t.recorded_at),
             )
-            return [_finding_condition(finding, visit, newest)]
+            return [condition_of(finding, visit, newest)]
     return []
 
 
@@ -620,12 +729,7 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _settled(condition: Condition, settling: Sequence[KnownAction | KnownTransition]) -> Condition:
-    """Settled by the action (or, for a stale ED visit, the discharge) caretrail learned of
-    first, if any."""
-    if not settling:
-        return condition
-    first = min(settling, key=lambda action: utc_instant(action.recorded_at))
+def _settled(condition: Condition, first: Settlement) -> Condition:
     return replace(
         condition,
         status=ConditionStatus.SATISFIED,
@@ -1010,42 +1114,16 @@ class _Facts:
 
     def _known_transition(self, row: Mapping[str, Any]) -> KnownTransition:
         encounter = self.encounters.get(row["encounter_id"]) or {}
-        return KnownTransition(
-            fact=TransitionFact(
-                kind=TransitionKind(row["kind"]),
-                encounter_id=row["encounter_id"],
-                patient_id=row["patient_id"],
-                occurred_at=row["occurred_at"],
-                patient_class=PatientClass(row["patient_class"]),
-                disposition=Disposition(row["disposition"]),
-                behavioral_health=encounter.get("behavioral_health"),
-                substance_use=encounter.get("substance_use"),
-                cancelled=row["cancelled"],
-            ),
-            number=row["number"],
-            recorded_at=row["recorded_at"],
-            case=CaseContext(
-                has_open_case=row["has_open_case"], follow_up_planned=row["follow_up_planned"]
-            ),
-            notified=row["notified"],
-            ref=row["ref"],
+        return _known_transition(
+            tuple(row[name] for name in _TRANSITION_FACTS),
+            encounter.get("behavioral_health"),
+            encounter.get("substance_use"),
         )
 
     def known_actions(self, patients: list[str]) -> list[KnownAction]:
         rows = [row for patient in patients for row in self.actions.where("patient_id", patient)]
         rows.sort(key=lambda row: (row["recorded_at"], row["ref"], row["kind"]))
-        return [
-            KnownAction(
-                ActionFact(
-                    kind=ActionKind(row["kind"]),
-                    occurred_at=row["occurred_at"],
-                    successful=row["successful"],
-                ),
-                row["recorded_at"],
-                row["ref"],
-            )
-            for row in rows
-        ]
+        return [_known_action(*(row[name] for name in _ACTION_FACTS)) for row in rows]
 
     # What the facts imply
 
@@ -1063,8 +1141,8 @@ class _Facts:
         changed_rules = []
         for key, condition in sorted(derived.items()):
             row = stored.get(key)
-            if row is None or _stored_signature(row) != _signature(condition):
-                self.conditions.put({**(row or {}), **_condition_row(condition)})
+            if row is None or _stored_signature(row) != condition.signature:
+                self.conditions.put({**(row or {}), **condition.row})
                 changed_rules.append(condition.cause.rule_id)
         for key, row in sorted(stored.items()):
             if key not in derived and row["status"] != ConditionStatus.WITHDRAWN:
@@ -1091,6 +1169,51 @@ class _Facts:
                     "reason": flag.reason,
                 }
             )
+
+
+# The same stored facts make the same objects, which the derivation's caches then find at once.
+_TRANSITION_FACTS: Final = (
+    "kind", "encounter_id", "patient_id", "occurred_at", "patient_class", "disposition",
+    "cancelled", "number", "recorded_at", "has_open_case", "follow_up_planned", "notified", "ref",
+)  # fmt: skip
+_ACTION_FACTS: Final = ("kind", "occurred_at", "successful", "recorded_at", "ref")
+
+
+@lru_cache(maxsize=50_000)
+def _known_transition(
+    stored: tuple[Any, ...], behavioral_health: bool | None, substance_use: bool | None
+) -> KnownTransition:
+    (kind, encounter_id, patient_id, occurred_at, patient_class, disposition, cancelled, number,
+     recorded_at, has_open_case, follow_up_planned, notified, ref) = stored  # fmt: skip
+    return KnownTransition(
+        fact=TransitionFact(
+            kind=TransitionKind(kind),
+            encounter_id=encounter_id,
+            patient_id=patient_id,
+            occurred_at=occurred_at,
+            patient_class=PatientClass(patient_class),
+            disposition=Disposition(disposition),
+            behavioral_health=behavioral_health,
+            substance_use=substance_use,
+            cancelled=cancelled,
+        ),
+        number=number,
+        recorded_at=recorded_at,
+        case=CaseContext(has_open_case=has_open_case, follow_up_planned=follow_up_planned),
+        notified=notified,
+        ref=ref,
+    )
+
+
+@lru_cache(maxsize=50_000)
+def _known_action(
+    kind: str, occurred_at: datetime, successful: bool, recorded_at: datetime, ref: str
+) -> KnownAction:
+    return KnownAction(
+        ActionFact(kind=ActionKind(kind), occurred_at=occurred_at, successful=successful),
+        recorded_at,
+        ref,
+    )
 
 
 def _patients(event: CaretrailEvent) -> list[str]:
@@ -1135,42 +1258,6 @@ def _stored_signature(row: Mapping[str, Any]) -> tuple[Any, ...]:
 _SIGNATURE_COLUMNS: Final = (
     "digest", "raise_at", "escalate_at", "status", "settled_by", "settled_at", "known_at",
 )  # fmt: skip
-
-
-def _signature(condition: Condition) -> tuple[Any, ...]:
-    return (
-        condition.cause.digest(),
-        condition.raise_at,
-        condition.escalate_at,
-        condition.status.value,
-        condition.settled_by,
-        condition.settled_at,
-        condition.known_at,
-    )
-
-
-def _condition_row(condition: Condition) -> dict[str, Any]:
-    cause = condition.cause
-    return {
-        "condition_key": condition.condition_key,
-        "alert_id": str(alert_id_for(condition.patient_id, condition.condition_key)),
-        "patient_id": str(condition.patient_id),
-        "rule_id": cause.rule_id,
-        "rule_version": cause.rule_version,
-        "severity": str(cause.severity),
-        "reason": cause.reason,
-        "facts": json.dumps(dict(cause.facts), sort_keys=True),
-        "digest": cause.digest(),
-        "encounter_id": str(cause.encounter_id),
-        "transition_number": cause.transition_number,
-        "raise_at": _utc(condition.raise_at),
-        "due_at": _utc(cause.due_at),
-        "escalate_at": _utc(condition.escalate_at),
-        "status": condition.status.value,
-        "settled_by": condition.settled_by,
-        "settled_at": _utc(condition.settled_at),
-        "known_at": _utc(condition.known_at),
-    }
 
 
 def _utc(moment: datetime | None) -> datetime | None:
