@@ -158,6 +158,23 @@ def show_patient(context: CliContext, patient_id: UUID, as_of: str | None) -> No
         click.echo(f"  identifier  {identifier.value} ({identifier.assigning_authority})")
     if record.merged_into:
         click.echo(f"  merged into {record.merged_into}")
+    if as_of is None:  # flags are read models of now; `caretrail replay` shows a past moment's
+        _show_flags(context, [record.id, *record.absorbed])
+
+
+def _show_flags(context: CliContext, identities: list[UUID]) -> None:
+    from caretrail.projection_commands import caught_up_store  # read models load when used
+    from projections.deadlines import flags_of
+
+    store = caught_up_store(context)
+    try:
+        with store.engine.connect() as db:
+            flags = flags_of(db, identities)
+    finally:
+        store.close()
+    for flag in flags:
+        since = flag.since.astimezone(context.zone)
+        click.echo(f"  flag        {flag.label} since {since:%Y-%m-%d %H:%M}: {flag.reason}")
 
 
 cli.add_command(case)

@@ -357,6 +357,11 @@ class PatientFlag:
     condition_key: str
     reason: str
 
+    @property
+    def label(self) -> str:
+        """The flag as the care team says it."""
+        return _FLAG_LABELS.get(self.flag, self.flag)
+
 
 _RULE_CLASS: Final[Mapping[EncounterClass, PatientClass]] = {
     EncounterClass.INPATIENT: PatientClass.INPATIENT,
@@ -585,7 +590,11 @@ def derive_flags(conditions: Iterable[Condition]) -> list[PatientFlag]:
     ]
 
 
-_FLAG_RULES: Final = frozenset({"readmission-30", "high-utilizer"})
+_FLAG_LABELS: Final = {
+    "readmission-30": "Readmitted within 30 days",
+    "high-utilizer": "High utilizer",
+}
+_FLAG_RULES: Final = frozenset(_FLAG_LABELS)
 
 
 def _own_notification(transition: KnownTransition) -> tuple[KnownAction, ...]:
@@ -1378,13 +1387,18 @@ def would_alert(db: Connection, start: datetime, end: datetime) -> list[WouldAle
     return alerted
 
 
-def flags_of(db: Connection, patient_id: UUID) -> list[PatientFlag]:
+def flags_of(db: Connection, identities: Iterable[UUID]) -> list[PatientFlag]:
+    """A patient's readmission and high-utilizer flags, found under any of the identities given
+    (a record and the records merged into it): the latest of each flag."""
     rows = db.execute(
         select(patient_flags)
-        .where(patient_flags.c.patient_id == str(patient_id))
-        .order_by(patient_flags.c.flag)
+        .where(patient_flags.c.patient_id.in_(sorted(str(identity) for identity in identities)))
+        .order_by(patient_flags.c.since)
     )
-    return [
-        PatientFlag(UUID(row.patient_id), row.flag, row.since, row.condition_key, row.reason)
+    latest = {
+        row.flag: PatientFlag(
+            UUID(row.patient_id), row.flag, row.since, row.condition_key, row.reason
+        )
         for row in rows
-    ]
+    }
+    return [latest[flag] for flag in sorted(latest)]

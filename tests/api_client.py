@@ -43,7 +43,7 @@ JWT_SECRET = "test-secret-for-hs256-tokens-only-0123456789"
 # The reads of one record: API reads, the case page (and its plan diff), compliance's audit trail.
 PATIENT_DATA_READ = re.compile(
     r"^/(?:api/v1/|compliance/)?(patients|cases)/([0-9a-f-]{36})"
-    r"(/history|/timeline|/audit-trail|/plan-diff|/audit|/audit\.csv|/audit\.json)?$"
+    r"(/history|/timeline|/flags|/audit-trail|/plan-diff|/audit|/audit\.csv|/audit\.json)?$"
 )
 INTAKE = Provenance("intake.clerk", source="test")
 

@@ -190,7 +190,7 @@ class Ward:
     def flags(self) -> set[str]:
         self.feed.catch_up()
         with self.store.engine.connect() as db:
-            return {flag.flag for flag in flags_of(db, self.patient)}
+            return {flag.flag for flag in flags_of(db, [self.patient])}
 
     def events_of(self, alert_id: UUID) -> list[str]:
         return [type(event).__name__ for event in self.app.history(alert_id)]

@@ -20,7 +20,9 @@ from api.wording import local_time
 from domain.access import ReadInteraction
 from domain.case import ContactLogged, ContactMode, ContactOutcome, PlanOfCareRevised
 from domain.errors import DomainRuleViolation
+from domain.patient import Patient
 from domain.plan_diff import plan_diff
+from projections.deadlines import flags_of
 from projections.timeline import patient_timeline
 from services.application import Provenance
 from services.errors import VersionConflict
@@ -88,11 +90,14 @@ def _case_page(
     standing = case_standing(
         services, read.audit.principal, case, services.access.case_privacy(case.id)
     )
+    patient = services.caretrail.patient(case.patient_id)
     with services.read_models.engine.connect() as db:
         timeline = patient_timeline(db, case.patient_id)[-TIMELINE_SHOWN:]
+        flags = flags_of(db, [patient.id, *patient.absorbed])
     return render(
         request, "case.html", read.audit.principal, status_code=status_code,
-        case=CaseView.of(case), patient=_patient(services, case.patient_id),
+        case=CaseView.of(case), patient=_patient(patient),
+        flags=[(local_time(flag.since, services), flag) for flag in flags],
         revisions=[_revision(e, services) for e in history if isinstance(e, PlanOfCareRevised)],
         contacts=[_contact(e, services) for e in history if isinstance(e, ContactLogged)],
         timeline=[(local_time(t.occurred_at, services), t) for t in reversed(timeline)],
@@ -102,8 +107,7 @@ def _case_page(
     )  # fmt: skip
 
 
-def _patient(services: ApiServices, patient_id: UUID) -> dict[str, Any]:
-    patient = services.caretrail.patient(patient_id)
+def _patient(patient: Patient) -> dict[str, Any]:
     return {
         "name": f"{patient.demographics.family_name}, {patient.demographics.given_name}",
         "born": patient.demographics.birth_date,

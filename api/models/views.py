@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.alert_views import WorklistRow
 from api.models.common import Moment, Statement, Text
+from projections.deadlines import PatientFlag
 from projections.timeline import TimelineEntry
 from services.audit_chain import AuditRecord, Verdict
 
@@ -69,6 +70,17 @@ class TimelineItem(BaseModel):
     @classmethod
     def of(cls, entry: TimelineEntry) -> TimelineItem:
         return cls(**vars(entry))
+
+
+class PatientFlagItem(BaseModel):
+    flag: str = Field(description="The rule that set it", examples=["readmission-30"])
+    label: str = Field(examples=["Readmitted within 30 days"])
+    since: datetime = Field(description="Clinical time of the finding behind it")
+    reason: str
+
+    @classmethod
+    def of(cls, flag: PatientFlag) -> PatientFlagItem:
+        return cls(flag=flag.flag, label=flag.label, since=flag.since, reason=flag.reason)
 
 
 class AuditTrailItem(BaseModel):

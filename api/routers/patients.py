@@ -13,11 +13,12 @@ from api.case_access import etag
 from api.deps import API_PREFIX, Services, require_roles
 from api.models.common import Moment, Page, PageLimit, PageOffset, paginate
 from api.models.patients import PatientVersion, PatientView, RegisterPatient
-from api.models.views import TimelineItem
+from api.models.views import PatientFlagItem, TimelineItem
 from api.problems import problem_responses
 from api.read_audit import ClinicalReadAudit
 from api.routers.adt import ingestion
 from domain.access import ReadInteraction, RecordType
+from projections.deadlines import flags_of
 from projections.timeline import patient_timeline
 from services.application import Provenance
 from services.ingestion import IngestionService
@@ -98,3 +99,22 @@ def patient_timeline_view(
         patient_read_purpose(audit.principal), detail=f"timeline: {len(page.items)} entries",
     )  # fmt: skip
     return page
+
+
+@router.get(
+    "/{patient_id}/flags",
+    summary="A patient's flags: readmitted within 30 days, high utilizer (the latest finding of "
+    "each, under this record and the records merged into it)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+def patient_flags_view(
+    patient_id: UUID, audit: ClinicalReadAudit, services: Services
+) -> list[PatientFlagItem]:
+    patient = services.caretrail.patient(patient_id)  # 404 for a patient caretrail does not know
+    with services.read_models.engine.connect() as db:
+        flags = flags_of(db, [patient.id, *patient.absorbed])
+    audit.record(
+        patient.id, (RecordType.PATIENT, patient.id), ReadInteraction.READ,
+        patient_read_purpose(audit.principal), detail=f"flags: {len(flags)}",
+    )  # fmt: skip
+    return [PatientFlagItem.of(flag) for flag in flags]

@@ -13,8 +13,10 @@ from fastapi.testclient import TestClient
 from consumers.embedded import EventStoreFeed
 from domain.alert import AlertCause, Severity
 from domain.alert_rules import PART2_WITHHELD
+from domain.encounter import Disposition, PatientClass
 from domain.users import Role
 from services.alerting import AlertService
+from services.application import Provenance
 from services.read_models import read_models
 from tests.api_client import Api, assert_every_read_audited, bearer, open_api
 
@@ -120,3 +122,37 @@ def test_timeline_audit_trail_and_verification(api: Api) -> None:
         missing = compliance.get(f"/api/v1/patients/{uuid4()}/timeline")
         assert missing.status_code == 404
     assert_every_read_audited(api, own, compliance)
+
+
+def stay(api: Api, patient_id: UUID, admitted_days_ago: int, discharged_days_ago: int) -> None:
+    app, now = api.services.caretrail, api.clock.now
+    encounter = app.register_encounter(
+        patient_id, facility="GENHOSP", visit_number=f"V{uuid4().hex[:8]}",
+        patient_class=PatientClass.INPATIENT, location="4W",
+        by=Provenance("feed:adt", now - timedelta(days=admitted_days_ago)),
+    )  # fmt: skip
+    if discharged_days_ago >= 0:
+        discharged = Provenance("feed:adt", now - timedelta(days=discharged_days_ago))
+        app.discharge(encounter, Disposition.HOME, discharged)
+
+
+def test_a_readmission_flags_the_patient_in_the_api_and_on_the_case_page(api: Api) -> None:
+    patient_id = api.patient()
+    case_id = api.case_of("cm.own", patient_id)
+    stay(api, patient_id, admitted_days_ago=20, discharged_days_ago=16)
+    with TestClient(api.app) as http:
+        own = bearer(http, api, "cm.own")
+        assert own.get(f"/api/v1/patients/{patient_id}/flags").json() == []
+        stay(api, patient_id, admitted_days_ago=6, discharged_days_ago=-1)
+        caught_up(api)
+        flags = own.get(f"/api/v1/patients/{patient_id}/flags").json()
+        page = own.get(f"/cases/{case_id}")
+        missing = own.get(f"/api/v1/patients/{uuid4()}/flags")
+    assert [(f["flag"], f["label"]) for f in flags] == [
+        ("readmission-30", "Readmitted within 30 days")
+    ]
+    assert flags[0]["reason"].startswith("Readmitted 10 days after discharge")
+    assert page.status_code == 200
+    assert "Readmitted within 30 days</span> since" in page.text
+    assert missing.status_code == 404
+    assert_every_read_audited(api, own)

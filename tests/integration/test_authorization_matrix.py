@@ -191,6 +191,7 @@ MATRIX: dict[tuple[str, str], Expectation] = {
         ALERT_WORKERS, {"reason": "client at the clinic", "until": "2099-01-01T00:00:00Z"}
     ),
     ("GET", "/api/v1/patients/{patient_id}/timeline"): Expectation(PATIENT_READERS),
+    ("GET", "/api/v1/patients/{patient_id}/flags"): Expectation(PATIENT_READERS),
     ("GET", "/api/v1/patients/{patient_id}/audit-trail"): Expectation(COMPLIANCE_ONLY),
     ("GET", "/api/v1/audit/verification"): Expectation(COMPLIANCE_ONLY),
     # Dashboard pages: a refusal is the sign-in page (anonymous) or a 403 page.

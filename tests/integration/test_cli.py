@@ -6,9 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import click
 import pytest
@@ -16,7 +16,9 @@ from click.testing import CliRunner
 
 from caretrail.cli import cli
 from domain.alert import AlertCause, Severity
+from domain.encounter import Disposition, PatientClass
 from services.alerting import AlertService
+from services.application import Provenance
 from services.bootstrap import bootstrap
 from services.settings import Settings
 
@@ -286,3 +288,29 @@ def test_an_mrn_registered_once_is_refused_the_second_time_naming_its_patient(
     patient_id = terminal.ok(*register).strip()
     refused = terminal.refused(*register)
     assert f"already registered to patient {patient_id}" in refused
+
+
+def test_patient_show_names_a_readmission_flag(terminal: Terminal) -> None:
+    patient_id = terminal.ok(
+        "patient", "register", "--mrn", "330017", "--authority", "GENHOSP",
+        "--family", "Haddad", "--given", "Rami",
+    )  # fmt: skip
+    assert "flag" not in terminal.ok("patient", "show", patient_id)
+    app = bootstrap(Settings(database_url=terminal.env["CARETRAIL_DATABASE_URL"]))
+    now = datetime.now(UTC)
+    for visit, admitted, discharged in (("V1", 20, 16), ("V2", 6, 2)):
+        encounter = app.register_encounter(
+            UUID(patient_id), facility="GENHOSP", visit_number=visit,
+            patient_class=PatientClass.INPATIENT, location="4W",
+            by=Provenance("feed:adt", now - timedelta(days=admitted)),
+        )  # fmt: skip
+        app.discharge(
+            encounter, Disposition.HOME, Provenance("feed:adt", now - timedelta(days=discharged))
+        )
+    app.close()
+    shown = terminal.ok("patient", "show", patient_id)
+    (flag,) = [line for line in shown.splitlines() if line.lstrip().startswith("flag")]
+    assert "Readmitted within 30 days since " in flag
+    assert "Readmitted 10 days after discharge" in flag
+    as_of = terminal.ok("patient", "show", patient_id, "--as-of", now.isoformat())
+    assert "flag" not in as_of
