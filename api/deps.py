@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request, Response
@@ -16,10 +17,11 @@ from api.auth.sessions import SESSION_COOKIE, SessionCookies, SessionEnded
 from api.auth.tokens import BearerTokens, TokenRejected
 from api.settings import ApiSettings
 from domain.users import Role, User
+from projections.audit_trail import AuditTrailIndex
 from projections.store import ProjectionStore
 from services.access_audit import AccessAudit
 from services.application import CareTrail
-from services.audit_chain import AuditChain
+from services.audit_chain import AuditChain, AuditRecord, history
 from services.errors import NotFound
 from services.settings import Settings
 from services.users import UserAccounts
@@ -75,6 +77,11 @@ class ApiServices:
         chain = AuditChain(self.caretrail, self.read_models.engine, self.caretrail.clock)
         chain.create_table()
         return chain
+
+    def patient_history(self, patient_id: UUID) -> list[AuditRecord]:
+        """Every stored event of the patient (all their records), with its chain link."""
+        index = AuditTrailIndex(self.read_models)
+        return history(self.caretrail, self.audit_chain(), index, patient_id=patient_id)
 
 
 def get_services(request: Request) -> ApiServices:

@@ -175,9 +175,10 @@ def projection_apply_rate(app: CareTrail, database_url: str) -> float:
     started = time.monotonic()
     for first in range(0, len(events), batch_size):
         section = events[first : first + batch_size]
-        store.apply(
-            AuditTrail(), [(e, FeedPosition("bench", first + n)) for n, e in enumerate(section)]
-        )
+        store.apply(AuditTrail(), [
+            (logged.event, FeedPosition("bench", first + n, logged.position))
+            for n, logged in enumerate(section)
+        ])  # fmt: skip
     elapsed = time.monotonic() - started
     store.reset(AuditTrail())
     store.close()

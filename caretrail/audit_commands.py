@@ -11,6 +11,7 @@ import click
 
 from caretrail.context import CliContext
 from caretrail.projection_commands import live_store
+from projections.audit_trail import AuditTrailIndex
 from services.audit_chain import AuditChain, ChainHead, fhir_bundle, history, write_csv
 
 
@@ -96,7 +97,12 @@ def export(
     """Export a patient's or a case's history, with each event's chain link."""
     if (patient_id is None) == (case_id is None):
         raise click.UsageError("give exactly one of --patient or --case")
-    records = history(context.app, _chain(context), patient_id=patient_id, aggregate_id=case_id)
+    # The audit trail read model finds the events; what it has not followed yet is read from
+    # the log, so an export never waits for the read models to catch up.
+    index = AuditTrailIndex(live_store(context))
+    records = history(
+        context.app, _chain(context), index, patient_id=patient_id, aggregate_id=case_id
+    )
     if not records:
         raise click.ClickException(f"no events of {patient_id or case_id}")
     if output_format == "csv":

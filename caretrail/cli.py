@@ -159,7 +159,7 @@ def show_patient(context: CliContext, patient_id: UUID, as_of: str | None) -> No
     if record.merged_into:
         click.echo(f"  merged into {record.merged_into}")
     if as_of is None:  # flags are read models of now; `caretrail replay` shows a past moment's
-        _show_flags(context, [record.id, *record.absorbed])
+        _show_flags(context, app.records_of(record.id))
 
 
 def _show_flags(context: CliContext, identities: list[UUID]) -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from domain.events import CaretrailEvent
-from projections.store import EVENT_STORE_FEED, FeedPosition, Projection, ProjectionStore
+from projections.store import (
+    EVENT_STORE_FEED,
+    Delivered,
+    FeedPosition,
+    Projection,
+    ProjectionStore,
+)
 from services.application import CareTrail, LoggedEvent
 
 
@@ -48,6 +53,9 @@ class EventStoreFeed:
                 stop.wait(poll_seconds)
 
 
-def log_batch(section: Sequence[LoggedEvent]) -> list[tuple[CaretrailEvent, FeedPosition]]:
+def log_batch(section: Sequence[LoggedEvent]) -> list[Delivered]:
     """Logged events as a batch for the projection store, positioned in the event store feed."""
-    return [(logged.event, FeedPosition(EVENT_STORE_FEED, logged.position)) for logged in section]
+    return [
+        (logged.event, FeedPosition(EVENT_STORE_FEED, logged.position, logged.position))
+        for logged in section
+    ]

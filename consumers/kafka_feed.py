@@ -190,14 +190,14 @@ class KafkaFeed:
         for records in polled.values():
             for record in records:
                 try:
-                    event = decode(record.value)
+                    logged = decode(record.value)
                 except EnvelopeError as error:
                     self.dead_letters.send(record, error)
                 else:
                     position = FeedPosition(
-                        feed_name(record.topic, record.partition), record.offset
+                        feed_name(record.topic, record.partition), record.offset, logged.position
                     )
-                    deliveries.append((event, position, record))
+                    deliveries.append((logged.event, position, record))
         self._apply_batch(deliveries)
         if polled:
             consumer.commit_async(

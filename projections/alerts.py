@@ -46,8 +46,7 @@ from domain.calendar import utc_instant
 from domain.case import CaseClosed, CaseManagerAssigned, CaseOpened, CaseReopened
 from domain.events import CaretrailEvent
 from projections.batch_rows import AggregateRowsProjection, BatchRows
-from projections.deadlines import UtcDateTime
-from projections.store import metadata
+from projections.store import UtcDateTime, metadata
 
 UNASSIGNED = "(unassigned)"
 

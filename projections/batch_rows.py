@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Table, and_, bindparam, delete, select
 
 from domain.events import CaretrailEvent
-from projections.store import Projection, insert_rows, rows_where_in
+from projections.store import Delivered, Projection, events_of, insert_rows, rows_where_in
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
@@ -130,11 +130,8 @@ class AggregateRowsProjection(Projection):
     def change(self, rows: Mapping[Table, BatchRows], event: CaretrailEvent) -> None:
         """Change the rows (each table's rows of the event's aggregate) for one event."""
 
-    def apply(self, db: Connection, event: CaretrailEvent) -> None:
-        self.apply_batch(db, [event])
-
-    def apply_batch(self, db: Connection, events: Sequence[CaretrailEvent]) -> None:
-        handled = [event for event in events if self.handles(event)]
+    def apply_batch(self, db: Connection, batch: Sequence[Delivered]) -> None:
+        handled = [event for event in events_of(batch) if self.handles(event)]
         if not handled:
             return
         aggregates = {str(event.originator_id) for event in handled}

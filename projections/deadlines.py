@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Final
@@ -41,14 +41,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    DateTime,
-    Dialect,
     Integer,
     Row,
     String,
     Table,
     Text,
-    TypeDecorator,
     and_,
     or_,
     select,
@@ -125,32 +122,14 @@ from domain.encounter import PatientClass as EncounterClass
 from domain.events import CaretrailEvent
 from domain.patient import PatientMergedInto, PatientUnmerged
 from projections.batch_rows import BatchRows
-from projections.store import Projection, ProjectionStore, metadata
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A moment stored in UTC and read back timezone-aware on SQLite and PostgreSQL alike, so that
-    comparisons in SQL are between instants and checksums agree across stores of one kind."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(
-        self,
-        value: datetime | None,
-        dialect: Dialect,  # noqa: ARG002 - the signature SQLAlchemy calls
-    ) -> datetime | None:
-        return None if value is None else utc_instant(value)
-
-    def process_result_value(
-        self,
-        value: datetime | None,
-        dialect: Dialect,  # noqa: ARG002 - the signature SQLAlchemy calls
-    ) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
+from projections.store import (
+    Delivered,
+    Projection,
+    ProjectionStore,
+    UtcDateTime,
+    events_of,
+    metadata,
+)
 
 rule_transitions = Table(
     "rule_transitions",
@@ -822,11 +801,8 @@ class Deadlines(Projection):
             **dict.fromkeys(_ALERT_MIRROR, self._alert_changed),
         }
 
-    def apply(self, db: Connection, event: CaretrailEvent) -> None:
-        self.apply_batch(db, [event])
-
-    def apply_batch(self, db: Connection, events: Sequence[CaretrailEvent]) -> None:
-        handled = [event for event in events if type(event) in self._handlers]
+    def apply_batch(self, db: Connection, batch: Sequence[Delivered]) -> None:
+        handled = [event for event in events_of(batch) if type(event) in self._handlers]
         if not handled:
             return
         facts = _Facts.of(db, handled)

@@ -48,8 +48,7 @@ from domain.case import (
 )
 from domain.events import CaretrailEvent
 from projections.batch_rows import AggregateRowsProjection, BatchRows
-from projections.deadlines import UtcDateTime
-from projections.store import metadata
+from projections.store import UtcDateTime, metadata
 
 plan_cases = Table(
     "plan_cases",

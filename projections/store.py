@@ -13,7 +13,9 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 from psycopg import sql as pg_sql
@@ -22,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    DateTime,
     Dialect,
     Engine,
     Integer,
@@ -30,6 +33,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    TypeDecorator,
     any_,
     bindparam,
     cast,
@@ -43,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
+from domain.calendar import utc_instant
 from domain.events import CaretrailEvent
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,30 @@ applied_versions = Table(
 EVENT_STORE_FEED = "eventstore"
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment stored in UTC and read back timezone-aware on SQLite and PostgreSQL alike, so that
+    comparisons in SQL are between instants and checksums agree across stores of one kind."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self,
+        value: datetime | None,
+        dialect: Dialect,  # noqa: ARG002 - the signature SQLAlchemy calls
+    ) -> datetime | None:
+        return None if value is None else utc_instant(value)
+
+    def process_result_value(
+        self,
+        value: datetime | None,
+        dialect: Dialect,  # noqa: ARG002 - the signature SQLAlchemy calls
+    ) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 # Every read model defined, by name: its tables (see ProjectionStore.create_tables).
 _READ_MODELS: dict[str, tuple[Table, ...]] = {}
 
@@ -83,49 +112,41 @@ class Projection(ABC):
             _READ_MODELS[cls.name] = cls.tables
 
     @abstractmethod
-    def apply(self, db: Connection, event: CaretrailEvent) -> None:
-        """Change the read model's rows for one event, inside the caller's transaction."""
-
-    def apply_batch(self, db: Connection, events: Sequence[CaretrailEvent]) -> None:
+    def apply_batch(self, db: Connection, batch: Sequence[Delivered]) -> None:
         """Change the rows for a batch of events new to the read model, in order, inside the
-        caller's transaction; a read model that can writes the whole batch in few statements."""
-        for domain_event in events:
-            self.apply(db, domain_event)
+        caller's transaction; each event comes with where it was delivered from (its position
+        in the event store's log among that)."""
+
+
+def events_of(batch: Sequence[Delivered]) -> list[CaretrailEvent]:
+    return [event for event, _ in batch]
 
 
 class AppendOnlyProjection(Projection):
-    """A read model that adds one row per event and never changes it: `apply` holds the row
-    back and the batch's rows go in as one multi-row insert, a round trip per batch rather than
-    per event. `apply` stays the per-event step (what a subclass refines or checks)."""
-
-    _held: list[dict[str, Any]]
+    """A read model that adds one row per event and never changes it: the batch's rows go in
+    as one multi-row insert, a round trip per batch rather than per event. `row` is the
+    per-event step (what a subclass refines or checks)."""
 
     @abstractmethod
-    def row(self, event: CaretrailEvent) -> dict[str, Any]:
+    def row(self, event: CaretrailEvent, delivered: FeedPosition) -> dict[str, Any]:
         """The row one event adds."""
 
-    def apply(
-        self,
-        db: Connection,  # noqa: ARG002 - the batch's rows are written by apply_batch
-        event: CaretrailEvent,
-    ) -> None:
-        self._held.append(self.row(event))
-
-    def apply_batch(self, db: Connection, events: Sequence[CaretrailEvent]) -> None:
-        self._held = []
-        try:
-            super().apply_batch(db, events)
-            insert_rows(db, self.tables[0], self._held)
-        finally:
-            self._held = []
+    def apply_batch(self, db: Connection, batch: Sequence[Delivered]) -> None:
+        insert_rows(db, self.tables[0], [self.row(event, at) for event, at in batch])
 
 
 @dataclass(frozen=True)
 class FeedPosition:
-    """Where an event came from: `feed` names the log or partition, `position` the offset."""
+    """Where an event came from: `feed` names the log or partition, `position` the offset there,
+    and `log_position` the event's own position in the event store's notification log (on the
+    event store's feed the same as `position`; on Kafka, the envelope carries it)."""
 
     feed: str
     position: int
+    log_position: int
+
+
+Delivered = tuple[CaretrailEvent, FeedPosition]
 
 
 def projection_url(database_url: str) -> str:
@@ -153,6 +174,8 @@ class ProjectionStore:
     @classmethod
     def open(cls, database_url: str) -> ProjectionStore:
         url = projection_url(database_url)
+        if url.startswith("sqlite:///"):  # beside the event store, which may not be there yet
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         if url == "sqlite://":
             engine = create_engine(
                 url, poolclass=StaticPool, connect_args={"check_same_thread": False}
@@ -177,9 +200,7 @@ class ProjectionStore:
                 _forget(db, name)
         metadata.create_all(self.engine)
 
-    def apply(
-        self, projection: Projection, events: Sequence[tuple[CaretrailEvent, FeedPosition]]
-    ) -> int:
+    def apply(self, projection: Projection, events: Sequence[Delivered]) -> int:
         """Apply a batch in one transaction; returns how many events were new to the projection."""
         if not events:
             return 0
@@ -232,7 +253,7 @@ class ProjectionStore:
         self.engine.dispose()
 
     def _versions_seen(
-        self, db: Connection, name: str, events: Sequence[tuple[CaretrailEvent, FeedPosition]]
+        self, db: Connection, name: str, events: Sequence[Delivered]
     ) -> dict[str, int]:
         keys = {str(domain_event.originator_id) for domain_event, _ in events}
         rows = rows_where_in(db, _APPLIED_TO, applied_versions.c.aggregate_id, keys, name=name)
@@ -398,16 +419,17 @@ def _on_conflict_update(
 
 
 def _not_seen(
-    events: Sequence[tuple[CaretrailEvent, FeedPosition]], seen: Mapping[str, int]
-) -> tuple[list[CaretrailEvent], dict[str, int]]:
+    events: Sequence[Delivered], seen: Mapping[str, int]
+) -> tuple[list[Delivered], dict[str, int]]:
     """The events past the version already applied for their aggregate (a redelivery repeats
     earlier ones), and the version each aggregate reaches with them."""
-    fresh: list[CaretrailEvent] = []
+    fresh: list[Delivered] = []
     advanced: dict[str, int] = {}
-    for domain_event, _ in events:
+    for delivered in events:
+        domain_event = delivered[0]
         key = str(domain_event.originator_id)
         if domain_event.originator_version > advanced.get(key, seen.get(key, 0)):
-            fresh.append(domain_event)
+            fresh.append(delivered)
             advanced[key] = domain_event.originator_version
     return fresh, advanced
 

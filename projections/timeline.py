@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final
@@ -13,8 +13,7 @@ from sqlalchemy import Column, Connection, Integer, String, Table, Text, select
 from domain import alert, case, encounter, patient
 from domain.alert_rules import PART2_WITHHELD, discloses_substance_use
 from domain.events import CaretrailEvent
-from projections.deadlines import UtcDateTime
-from projections.store import AppendOnlyProjection, metadata
+from projections.store import AppendOnlyProjection, FeedPosition, UtcDateTime, metadata
 
 timeline_entries = Table(
     "timeline_entries",
@@ -95,7 +94,11 @@ class Timeline(AppendOnlyProjection):
     name: ClassVar[str] = "timeline"
     tables: ClassVar[tuple[Table, ...]] = (timeline_entries,)
 
-    def row(self, event: CaretrailEvent) -> dict[str, Any]:
+    def row(
+        self,
+        event: CaretrailEvent,
+        delivered: FeedPosition,  # noqa: ARG002 - a timeline is in clinical order, not log order
+    ) -> dict[str, Any]:
         summary = _SUMMARIES.get(type(event), _what)
         return {
             "aggregate_id": str(event.originator_id),
@@ -123,10 +126,11 @@ class TimelineEntry:
     aggregate_id: UUID
 
 
-def patient_timeline(db: Connection, patient_id: UUID) -> list[TimelineEntry]:
+def patient_timeline(db: Connection, records: Iterable[UUID]) -> list[TimelineEntry]:
+    """The timeline of a patient: of every record given (theirs and those merged into it)."""
     rows = db.execute(
         select(timeline_entries)
-        .where(timeline_entries.c.patient_id == str(patient_id))
+        .where(timeline_entries.c.patient_id.in_(sorted(str(record) for record in records)))
         .order_by(
             timeline_entries.c.occurred_at,
             timeline_entries.c.recorded_at,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -516,6 +516,18 @@ class CareTrail(Application[UUID]):
     def patient(self, patient_id: UUID, version: int | None = None) -> Patient:
         return self._load(Patient, patient_id, version)
 
+    def records_of(self, patient_id: UUID) -> list[UUID]:
+        """The patient's record and every record merged into it, directly or through another:
+        where everything caretrail knows of the patient is filed."""
+        records: list[UUID] = []
+        waiting = [patient_id]
+        while waiting:
+            record = self.patient(waiting.pop())
+            if record.id not in records:
+                records.append(record.id)
+                waiting.extend(record.absorbed)
+        return records
+
     def encounter(self, encounter_id: UUID, version: int | None = None) -> Encounter:
         return self._load(Encounter, encounter_id, version)
 
@@ -532,6 +544,20 @@ class CareTrail(Application[UUID]):
         """Every stored event from position `start`, in notification-log order."""
         for section in self.event_log_sections(start, section_size):
             yield from section
+
+    def events_at(self, positions: Iterable[int]) -> list[LoggedEvent]:
+        """The stored events at these positions of the log (those that exist), in log order:
+        one read per run of consecutive positions."""
+        found = []
+        for first, last in _runs(sorted(set(positions))):
+            notifications = self.recorder.select_notifications(
+                start=first, limit=last - first + 1, stop=last
+            )
+            found += [
+                LoggedEvent(n.id, _caretrail_event(self.mapper.to_domain_event(n)))
+                for n in notifications
+            ]
+        return found
 
     def event_log_sections(
         self, start: int = 1, section_size: int = 1000
@@ -603,6 +629,15 @@ class CareTrail(Application[UUID]):
 
 def _label(kind: type[Aggregate]) -> str:
     return kind.__name__.lower()
+
+
+def _runs(ordered: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """The runs of consecutive numbers in an ascending sequence, as (first, last)."""
+    start = 0
+    for index in range(1, len(ordered) + 1):
+        if index == len(ordered) or ordered[index] != ordered[index - 1] + 1:
+            yield ordered[start], ordered[index - 1]
+            start = index
 
 
 def _caretrail_event(event: object) -> CaretrailEvent:

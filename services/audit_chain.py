@@ -27,14 +27,14 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 from uuid import UUID, uuid5
 
 from eventsourcing.persistence import Notification
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
 
 from domain.events import CaretrailEvent, event_payload
-from services.application import CareTrail, Clock, LoggedEvent
+from services.application import CareTrail, Clock
 
 GENESIS: Final = "0" * 64
 
@@ -258,22 +258,50 @@ class AuditRecord:
     chain_link: str | None
 
 
+class LogIndex(Protocol):
+    """Where a patient's or a record's events stand in the log (the audit trail read model)."""
+
+    def furthest_position(self) -> int:
+        """How far into the log the index reaches."""
+
+    def positions_of_patient(self, records: Sequence[UUID]) -> list[int]: ...
+
+    def positions_of_record(self, record: UUID) -> list[int]: ...
+
+
 def history(
     app: CareTrail,
     chain: AuditChain,
+    index: LogIndex,
     *,
     patient_id: UUID | None = None,
     aggregate_id: UUID | None = None,
 ) -> list[AuditRecord]:
-    """Every stored event of one patient (all their records) or of one record (a case)."""
+    """Every stored event of one patient (under all their records: theirs and those merged into
+    it) or of one record (a case), in log order, read from the event store (the source the chain
+    seals) with its chain link. The index says where they are; events stored since the index
+    last caught up are looked for in the log itself, so none is left out."""
+    indexed_up_to = index.furthest_position()  # first: positions found later may pass it
+    if aggregate_id is not None:
+        positions = index.positions_of_record(aggregate_id)
 
-    def wanted(entry: LoggedEvent) -> bool:
-        if aggregate_id is not None:
-            return entry.event.originator_id == aggregate_id
-        return entry.event.patient_id == patient_id
+        def wanted(event: CaretrailEvent) -> bool:
+            return event.originator_id == aggregate_id
+    else:
+        if patient_id is None:
+            raise ValueError("a history is of a patient or of a record")
+        records = app.records_of(patient_id)
+        positions = index.positions_of_patient(records)
 
-    entries = [entry for entry in app.event_log(section_size=5000) if wanted(entry)]
-    links = chain.links(entry.position for entry in entries)
+        def wanted(event: CaretrailEvent) -> bool:
+            return event.patient_id in records
+
+    found = {logged.position: logged for logged in app.events_at(positions)}
+    for logged in app.event_log(indexed_up_to + 1, section_size=5000):
+        if wanted(logged.event):
+            found.setdefault(logged.position, logged)
+    entries = [found[position] for position in sorted(found)]
+    links = chain.links(found)
     return [AuditRecord(e.position, e.event, links.get(e.position)) for e in entries]
 
 

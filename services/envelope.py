@@ -146,15 +146,20 @@ def encode(envelope: Envelope) -> bytes:
     return orjson.dumps(envelope)
 
 
-def decode(value: bytes | None, upcasters: Upcasters = UPCASTERS) -> CaretrailEvent:
-    """The domain event in a Kafka record's value; EnvelopeError says why there is none."""
+def decode(value: bytes | None, upcasters: Upcasters = UPCASTERS) -> LoggedEvent:
+    """The domain event in a Kafka record's value, with its position in the event store's log;
+    EnvelopeError says why there is none."""
     try:
         envelope = orjson.loads(value or b"")
     except orjson.JSONDecodeError as error:  # invalid UTF-8 included
         raise EnvelopeError(f"not a JSON envelope: {error}") from error
     if not isinstance(envelope, dict):
         raise EnvelopeError("not a JSON envelope: the value is not an object")
-    return from_envelope(envelope, upcasters)
+    event = from_envelope(envelope, upcasters)
+    position = envelope.get("position")
+    if type(position) is not int or position < 1:
+        raise EnvelopeError(f"the envelope's position {position!r} is not a log position")
+    return LoggedEvent(position, event)
 
 
 def from_envelope(envelope: Mapping[str, Any], upcasters: Upcasters = UPCASTERS) -> CaretrailEvent:

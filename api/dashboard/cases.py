@@ -90,13 +90,13 @@ def _case_page(
     standing = case_standing(
         services, read.audit.principal, case, services.access.case_privacy(case.id)
     )
-    patient = services.caretrail.patient(case.patient_id)
+    records = services.caretrail.records_of(case.patient_id)
     with services.read_models.engine.connect() as db:
-        timeline = patient_timeline(db, case.patient_id)[-TIMELINE_SHOWN:]
-        flags = flags_of(db, [patient.id, *patient.absorbed])
+        timeline = patient_timeline(db, records)[-TIMELINE_SHOWN:]
+        flags = flags_of(db, records)
     return render(
         request, "case.html", read.audit.principal, status_code=status_code,
-        case=CaseView.of(case), patient=_patient(patient),
+        case=CaseView.of(case), patient=_patient(services.caretrail.patient(case.patient_id)),
         flags=[(local_time(flag.since, services), flag) for flag in flags],
         revisions=[_revision(e, services) for e in history if isinstance(e, PlanOfCareRevised)],
         contacts=[_contact(e, services) for e in history if isinstance(e, ContactLogged)],

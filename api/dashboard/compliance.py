@@ -25,7 +25,7 @@ from api.wording import local_time
 from domain.access import PurposeOfUse, ReadInteraction, RecordType
 from domain.users import Role
 from projections.plan_views import plan_cases
-from services.audit_chain import AuditRecord, fhir_bundle, history, write_csv
+from services.audit_chain import AuditRecord, fhir_bundle, write_csv
 
 router = APIRouter()
 COMPLIANCE = page_roles(Role.COMPLIANCE)
@@ -115,7 +115,7 @@ def audit_fhir(
 
 
 def _trail(services: ApiServices, patient_id: UUID) -> list[AuditRecord]:
-    return history(services.caretrail, services.audit_chain(), patient_id=patient_id)
+    return services.patient_history(patient_id)
 
 
 def _trail_row(record: AuditRecord, services: ApiServices) -> dict[str, Any]:

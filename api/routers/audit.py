@@ -16,7 +16,6 @@ from api.problems import problem_responses
 from api.read_audit import ReadAudit
 from domain.access import PurposeOfUse, ReadInteraction, RecordType
 from domain.users import Role
-from services.audit_chain import history
 
 router = APIRouter(tags=["audit"])
 Compliance = Annotated[Principal, Depends(require_roles(Role.COMPLIANCE))]
@@ -36,7 +35,7 @@ def audit_trail(
     offset: PageOffset = 0,
 ) -> Page[AuditTrailItem]:
     services.caretrail.patient(patient_id)  # 404 for a patient caretrail does not know
-    records = history(services.caretrail, services.audit_chain(), patient_id=patient_id)
+    records = services.patient_history(patient_id)
     page = paginate([AuditTrailItem.of(record) for record in records], limit, offset)
     ReadAudit.of(request, services.access, principal).record(
         patient_id, (RecordType.PATIENT, patient_id), ReadInteraction.HISTORY,

@@ -80,7 +80,8 @@ def show_patient(
 
 @router.get(
     "/{patient_id}/timeline",
-    summary="A patient's timeline: encounters, transitions, case actions and alerts, newest last",
+    summary="A patient's timeline: encounters, transitions, case actions and alerts, newest last "
+    "(under this record and the records merged into it)",
     responses=problem_responses(401, 403, 404, 422),
 )
 def patient_timeline_view(
@@ -90,9 +91,9 @@ def patient_timeline_view(
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> Page[TimelineItem]:
-    services.caretrail.patient(patient_id)  # 404 for a patient caretrail does not know
+    records = services.caretrail.records_of(patient_id)  # 404 for a patient not known
     with services.read_models.engine.connect() as db:
-        entries = patient_timeline(db, patient_id)
+        entries = patient_timeline(db, records)
     page = paginate([TimelineItem.of(entry) for entry in entries], limit, offset)
     audit.record(
         patient_id, (RecordType.PATIENT, patient_id), ReadInteraction.HISTORY,
@@ -110,11 +111,11 @@ def patient_timeline_view(
 def patient_flags_view(
     patient_id: UUID, audit: ClinicalReadAudit, services: Services
 ) -> list[PatientFlagItem]:
-    patient = services.caretrail.patient(patient_id)  # 404 for a patient caretrail does not know
+    records = services.caretrail.records_of(patient_id)  # 404 for a patient not known
     with services.read_models.engine.connect() as db:
-        flags = flags_of(db, [patient.id, *patient.absorbed])
+        flags = flags_of(db, records)
     audit.record(
-        patient.id, (RecordType.PATIENT, patient.id), ReadInteraction.READ,
+        patient_id, (RecordType.PATIENT, patient_id), ReadInteraction.READ,
         patient_read_purpose(audit.principal), detail=f"flags: {len(flags)}",
     )  # fmt: skip
     return [PatientFlagItem.of(flag) for flag in flags]

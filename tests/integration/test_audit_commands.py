@@ -73,7 +73,7 @@ def test_export_a_case_as_fhir_and_a_patient_as_csv(
     ("arguments", "reason"),
     [
         (("export",), "exactly one of --patient or --case"),
-        (("export", "--patient", "00000000-0000-4000-8000-000000000000"), "no events of"),
+        (("export", "--patient", "00000000-0000-4000-8000-000000000000"), "no patient with id"),
         (("export", "--case", "x"), "not a valid UUID"),
         (("verify", "--anchor", "/no/such/file"), "does not exist"),
     ],
@@ -82,3 +82,11 @@ def test_bad_audit_commands_are_refused_in_one_line(
     case: UUID, terminal: Terminal, arguments: tuple[str, ...], reason: str
 ) -> None:
     assert reason in terminal.refused("audit", *arguments)
+
+
+def test_an_export_from_a_store_not_created_yet_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The read models live beside the event store; neither folder need exist beforehand."""
+    fresh = Terminal(f"sqlite:///{tmp_path}/not/yet/caretrail.db", capsys)
+    assert "no events of" in fresh.refused("audit", "export", "--case", str(UUID(int=1)))

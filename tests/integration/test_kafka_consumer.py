@@ -9,14 +9,14 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection
 
 from consumers.kafka_feed import KafkaFeed, feed_name
 from domain.events import CaretrailEvent
 from projections.audit_trail import AuditTrail
-from projections.store import ProjectionStore
+from projections.store import FeedPosition, ProjectionStore
 from services.application import CareTrail
 from services.envelope import encode, to_envelope
 from services.read_models import read_models
@@ -119,10 +119,10 @@ class RefusesOneEvent(AuditTrail):
     def __init__(self, refused: CaretrailEvent) -> None:
         self.refused = (refused.originator_id, refused.originator_version)
 
-    def apply(self, db: Connection, event: CaretrailEvent) -> None:
+    def row(self, event: CaretrailEvent, delivered: FeedPosition) -> dict[str, Any]:
         if (event.originator_id, event.originator_version) == self.refused:
             raise ValueError("no row for this event, says the projection")
-        super().apply(db, event)
+        return super().row(event, delivered)
 
 
 @pytest.mark.timeout(60)

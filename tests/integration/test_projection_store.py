@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 
-from consumers.embedded import EventStoreFeed
+from consumers.embedded import EventStoreFeed, log_batch
 from domain.case import CaseSource
 from domain.events import CaretrailEvent
 from domain.patient import Demographics, Identifier
@@ -50,7 +51,7 @@ def test_redelivered_events_are_skipped_by_aggregate_version(
     app: CareTrail, store: ProjectionStore
 ) -> None:
     populate(app, 3)
-    logged = [(e.event, FeedPosition("kafka:caretrail.events:0", n)) for n, e in
+    logged = [(e.event, FeedPosition("kafka:caretrail.events:0", n, e.position)) for n, e in
               enumerate(app.event_log())]  # fmt: skip
     projection = AuditTrail()
     assert store.apply(projection, logged[:4]) == 4
@@ -64,13 +65,13 @@ def test_a_failing_event_rolls_back_rows_versions_and_position_together(
     app: CareTrail, store: ProjectionStore
 ) -> None:
     populate(app, 2)
-    events = [(e.event, FeedPosition("eventstore", e.position)) for e in app.event_log()]
+    events = log_batch(list(app.event_log()))
 
     class BreaksOnTheThird(AuditTrail):
-        def apply(self, db: object, event: CaretrailEvent) -> None:  # type: ignore[override]
+        def row(self, event: CaretrailEvent, delivered: FeedPosition) -> dict[str, Any]:
             if event is events[2][0]:
                 raise RuntimeError("poison")
-            super().apply(db, event)  # type: ignore[arg-type]
+            return super().row(event, delivered)
 
     with pytest.raises(RuntimeError, match="poison"):
         store.apply(BreaksOnTheThird(), events)
@@ -83,7 +84,7 @@ def test_checksum_changes_with_rows_and_ignores_insertion_order(
     app: CareTrail, open_app: Callable[[str], CareTrail], store: ProjectionStore
 ) -> None:
     populate(app, 3)
-    events = [(e.event, FeedPosition("eventstore", e.position)) for e in app.event_log()]
+    events = log_batch(list(app.event_log()))
     projection = AuditTrail()
     store.apply(projection, events)
     forward = store.checksum(projection)

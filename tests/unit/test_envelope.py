@@ -47,10 +47,11 @@ def test_an_event_comes_back_from_its_envelope_as_the_event_store_gives_it(
 ) -> None:
     for logged in stored:
         decoded = decode(encode(to_envelope(logged)))
-        assert type(decoded) is type(logged.event)
+        assert decoded.position == logged.position
+        assert type(decoded.event) is type(logged.event)
         # repr, not ==: an enum member equals its plain value, but projections must see the
         # very same kinds of value in Kafka mode as in embedded mode.
-        assert repr(vars(decoded)) == repr(vars(logged.event))
+        assert repr(vars(decoded.event)) == repr(vars(logged.event))
 
 
 def test_the_envelope_carries_what_every_event_has(stored: list[LoggedEvent]) -> None:
@@ -246,3 +247,13 @@ def test_malformed_envelopes_are_refused(damage: dict[str, Any]) -> None:
     }
     with pytest.raises(EnvelopeError):
         from_envelope(envelope | damage, UPCASTS)
+
+
+@pytest.mark.parametrize("position", [0, -3, "12", None, 1.5, True])
+def test_an_envelope_without_a_log_position_is_refused(
+    stored: list[LoggedEvent], position: object
+) -> None:
+    """Consumers file events by their place in the log (the audit trail's index)."""
+    envelope = to_envelope(stored[0]) | {"position": position}
+    with pytest.raises(EnvelopeError, match="not a log position"):
+        decode(encode(envelope))

@@ -21,7 +21,7 @@ def test_the_timeline_tells_the_stay_in_clinical_order_whatever_the_arrival_orde
     ward.tick(local(2026, 3, 4, 13, 5))
     EventStoreFeed(ward.app, ward.store, [Timeline()]).catch_up()
     with ward.store.engine.connect() as db:
-        entries = patient_timeline(db, ward.patient)
+        entries = patient_timeline(db, [ward.patient])
     categories = {entry.category for entry in entries}
     assert categories == {"patient", "case", "encounter", "alert"}
     summaries = [entry.summary for entry in entries]
@@ -43,7 +43,7 @@ def test_diagnoses_and_receipts_show_without_the_codes() -> None:
     ward.visit(case, local(2026, 3, 5, 9), focus=FollowUpFocus.SUBSTANCE_USE)
     EventStoreFeed(ward.app, ward.store, [Timeline()]).catch_up()
     with ward.store.engine.connect() as db:
-        summaries = [entry.summary for entry in patient_timeline(db, ward.patient)]
+        summaries = [entry.summary for entry in patient_timeline(db, [ward.patient])]
     assert "diagnoses recorded (2)" in summaries
     assert "discharge information received from GENHOSP" in summaries
     assert "face_to_face follow-up visit with Dr. Osei" in summaries
@@ -70,7 +70,7 @@ def test_a_substance_use_alert_is_shown_without_what_it_is_about() -> None:
     assert (withheld.alert_id, withheld.due_at) == (fua.alert_id, fua.due_at)
     EventStoreFeed(ward.app, ward.store, [Timeline()]).catch_up()
     with ward.store.engine.connect() as db:
-        summaries = [entry.summary for entry in patient_timeline(db, ward.patient)]
+        summaries = [entry.summary for entry in patient_timeline(db, [ward.patient])]
     assert f"alert raised (high): {PART2_WITHHELD}" in summaries
     assert not any("ubstance" in s for s in summaries)
     ward.close()
