@@ -64,16 +64,12 @@ def show_patient(
     services: Services,
     as_of: Annotated[Moment | None, Query(description="Recorded time to replay to")] = None,
 ) -> PatientView:
-    purpose = patient_read_purpose(audit.principal)
     app = services.caretrail
     patient = app.patient(patient_id) if as_of is None else app.patient_as_of(patient_id, as_of)
-    audit.record(
-        patient.id,
-        (RecordType.PATIENT, patient.id),
-        ReadInteraction.READ if as_of is None else ReadInteraction.AS_OF_READ,
-        purpose,
-        detail="" if as_of is None else f"as of {as_of.isoformat()}",
-    )
+    if as_of is None:
+        _record_read(audit, patient.id, ReadInteraction.READ, "")
+    else:
+        _record_read(audit, patient.id, ReadInteraction.AS_OF_READ, f"as of {as_of.isoformat()}")
     response.headers["ETag"] = etag(patient.version)
     return PatientView.of(patient)
 
@@ -95,10 +91,7 @@ def patient_timeline_view(
     with services.read_models.engine.connect() as db:
         entries = patient_timeline(db, records)
     page = paginate([TimelineItem.of(entry) for entry in entries], limit, offset)
-    audit.record(
-        patient_id, (RecordType.PATIENT, patient_id), ReadInteraction.HISTORY,
-        patient_read_purpose(audit.principal), detail=f"timeline: {len(page.items)} entries",
-    )  # fmt: skip
+    _record_read(audit, patient_id, ReadInteraction.HISTORY, f"timeline: {len(page.items)} entries")
     return page
 
 
@@ -114,8 +107,12 @@ def patient_flags_view(
     records = services.caretrail.records_of(patient_id)  # 404 for a patient not known
     with services.read_models.engine.connect() as db:
         flags = flags_of(db, records)
-    audit.record(
-        patient_id, (RecordType.PATIENT, patient_id), ReadInteraction.READ,
-        patient_read_purpose(audit.principal), detail=f"flags: {len(flags)}",
-    )  # fmt: skip
+    _record_read(audit, patient_id, ReadInteraction.READ, f"flags: {len(flags)}")
     return [PatientFlagItem.of(flag) for flag in flags]
+
+
+def _record_read(
+    audit: ClinicalReadAudit, patient_id: UUID, interaction: ReadInteraction, detail: str
+) -> None:
+    purpose = patient_read_purpose(audit.principal)
+    audit.record(patient_id, (RecordType.PATIENT, patient_id), interaction, purpose, detail=detail)
