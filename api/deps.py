@@ -41,6 +41,7 @@ class ApiServices:
     tokens: BearerTokens
     sessions: SessionCookies
     read_models: ProjectionStore
+    audit_chain: AuditChain
     zone: ZoneInfo
 
     @classmethod
@@ -50,6 +51,7 @@ class ApiServices:
         users: UserAccounts,
         settings: ApiSettings,
         read_models: ProjectionStore,
+        audit_chain: AuditChain,
         zone: ZoneInfo | None = None,
     ) -> ApiServices:
         """`zone`: the organization's, for times shown on pages (default: CARETRAIL_TIMEZONE)."""
@@ -61,6 +63,7 @@ class ApiServices:
             tokens=BearerTokens(settings, caretrail.clock),
             sessions=SessionCookies(settings, caretrail.clock),
             read_models=read_models,
+            audit_chain=audit_chain,
             zone=zone or ZoneInfo(Settings().timezone),
         )
 
@@ -68,20 +71,15 @@ class ApiServices:
         self.caretrail.close()
         self.users.close()
         self.read_models.close()
+        self.audit_chain.engine.dispose()
 
     def now(self) -> datetime:
         return self.caretrail.clock()
 
-    def audit_chain(self) -> AuditChain:
-        """The hash chain over the event log, kept beside the read models."""
-        chain = AuditChain(self.caretrail, self.read_models.engine, self.caretrail.clock)
-        chain.create_table()
-        return chain
-
     def patient_history(self, patient_id: UUID) -> list[AuditRecord]:
         """Every stored event of the patient (all their records), with its chain link."""
         index = AuditTrailIndex(self.read_models)
-        return history(self.caretrail, self.audit_chain(), index, patient_id=patient_id)
+        return history(self.caretrail, self.audit_chain, index, patient_id=patient_id)
 
 
 def get_services(request: Request) -> ApiServices:

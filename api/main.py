@@ -24,9 +24,10 @@ from api.problems import Problem, add_problem_handlers
 from api.routers import api_router
 from api.settings import ApiSettings
 from consumers.pipeline import EmbeddedPipeline
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, event_store_engine
 from services.alerting import SUPERVISOR
 from services.application import Clock, utc_now
+from services.audit_chain import AuditChain
 from services.bootstrap import bootstrap
 from services.settings import Settings
 from services.users import open_user_accounts
@@ -100,17 +101,19 @@ def app_from_settings(
     caretrail = bootstrap(settings, clock)
     read_models = ProjectionStore.open(settings.database_url)
     read_models.create_tables()
+    chain = AuditChain.opened(caretrail, event_store_engine(settings.database_url))
     services = ApiServices.wire(
         caretrail,
         open_user_accounts(settings, clock),
         api_settings or ApiSettings(),
         read_models,
+        chain,
         ZoneInfo(settings.timezone),
     )
     pipeline = None
     if settings.kafka_bootstrap is None:
         pipeline = EmbeddedPipeline(
-            caretrail, read_models, settings.scheduler_interval_seconds, SUPERVISOR
+            caretrail, read_models, chain, settings.scheduler_interval_seconds, SUPERVISOR
         )
     return create_app(services, pipeline)
 

@@ -28,7 +28,7 @@ from domain.encounter import EncounterRegistered, TransitionCancelled, Transitio
 from domain.events import CaretrailEvent
 from projections.alerts import UNASSIGNED, Alerts, attention_by_case_manager, open_alerts
 from projections.deadlines import Deadlines, WouldAlert, would_alert
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, event_store_engine
 from services.alerting import SUPERVISOR, AlertService
 from services.application import CareTrail
 from services.audit_chain import AuditChain
@@ -104,8 +104,7 @@ def scheduler(context: CliContext, once: bool, interval: float, supervisor: str)
     """Turn due and overdue deadlines into alert events (and seal the audit chain) every tick."""
     app = context.app
     store = live_store(context)
-    chain = AuditChain(app, store.engine, app.clock)
-    chain.create_table()
+    chain = AuditChain.opened(app, event_store_engine(context.settings.database_url))
     # In embedded mode nobody else feeds the read model the scheduler reads.
     embedded = context.settings.kafka_bootstrap is None
     ticking = scheduler_for(app, store, embedded=embedded, supervisor=supervisor, chain=chain)

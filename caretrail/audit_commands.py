@@ -12,14 +12,12 @@ import click
 from caretrail.context import CliContext
 from caretrail.projection_commands import live_store
 from projections.audit_trail import AuditTrailIndex
+from projections.store import event_store_engine
 from services.audit_chain import AuditChain, ChainHead, fhir_bundle, history, write_csv
 
 
 def _chain(context: CliContext) -> AuditChain:
-    app = context.app
-    chain = AuditChain(app, live_store(context).engine, app.clock)
-    chain.create_table()
-    return chain
+    return AuditChain.opened(context.app, event_store_engine(context.settings.database_url))
 
 
 @click.group("audit")
@@ -65,8 +63,13 @@ def verify(context: CliContext, anchor: Path | None) -> None:
         raise click.ClickException(
             f"the event log was altered at position {verdict.first_bad_position}: {verdict.problem}"
         )
+    if verdict.unproven:
+        raise click.ClickException(
+            f"no seal covers the {verdict.unsealed} stored events, so nothing is proven: if they "
+            "were sealed before, the seal has been removed; `caretrail audit seal` starts one"
+        )
     if verdict.head is None:
-        click.echo("nothing sealed yet: run `caretrail audit seal`")
+        click.echo("nothing to verify: the event log is empty")
         return
     click.echo(
         f"intact: {verdict.checked} sealed events up to position {verdict.head.position} "

@@ -51,11 +51,14 @@ class EmbeddedPipeline:
     """Every read model and the scheduler, on one store, turned by one thread."""
 
     def __init__(
-        self, app: CareTrail, store: ProjectionStore, tick_seconds: float, supervisor: str
+        self,
+        app: CareTrail,
+        store: ProjectionStore,
+        chain: AuditChain,
+        tick_seconds: float,
+        supervisor: str,
     ) -> None:
         self.feed = EventStoreFeed(app, store, read_models(), section_size=5000)
-        chain = AuditChain(app, store.engine, app.clock)
-        chain.create_table()
         self.scheduler = scheduler_for(
             app, store, embedded=False, supervisor=supervisor, chain=chain
         )

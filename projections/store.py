@@ -155,16 +155,44 @@ def projection_url(database_url: str) -> str:
     SQLite keeps read models in a sibling file so the event store's writer never waits on a
     projection's transaction; PostgreSQL keeps them in the same database and schema.
     """
+    if database_url.startswith("sqlite:///"):
+        stem = database_url.removeprefix("sqlite:///").removesuffix(".db")
+        return f"sqlite:///{stem}.projections.db"
+    return event_store_url(database_url)
+
+
+def event_store_engine(database_url: str) -> Engine:
+    """An engine on the event store's own database, for what must not be thrown away with the
+    read models (the audit chain)."""
+    return open_engine(event_store_url(database_url))
+
+
+def event_store_url(database_url: str) -> str:
+    """The SQLAlchemy URL of the event store's own database."""
     if database_url.startswith("memory://"):
         return "sqlite://"
-    if database_url.startswith("sqlite:///"):
-        path = database_url.removeprefix("sqlite:///")
-        stem = path.removesuffix(".db")
-        return f"sqlite:///{stem}.projections.db"
     scheme, rest = database_url.split("://", 1)
     if scheme in ("postgresql", "postgres"):
         return f"postgresql+psycopg://{rest}"
     return database_url
+
+
+def open_engine(url: str) -> Engine:
+    """An engine on a SQLAlchemy URL; `?schema=NAME` on PostgreSQL sets the search path, an
+    SQLite file gets its folder, and `sqlite://` is one in-memory database for all threads."""
+    if url.startswith("sqlite:///"):  # beside the event store, which may not be there yet
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url == "sqlite://":
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif url.startswith("postgresql+psycopg://") and "schema=" in url:
+        base, _, query = url.partition("?")
+        schema = dict(part.split("=", 1) for part in query.split("&"))["schema"]
+        engine = create_engine(base, connect_args={"options": f"-csearch_path={schema}"})
+    else:
+        engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 class ProjectionStore:
@@ -173,22 +201,7 @@ class ProjectionStore:
 
     @classmethod
     def open(cls, database_url: str) -> ProjectionStore:
-        url = projection_url(database_url)
-        if url.startswith("sqlite:///"):  # beside the event store, which may not be there yet
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        if url == "sqlite://":
-            engine = create_engine(
-                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
-        elif url.startswith("postgresql+psycopg://") and "schema=" in url:
-            base, _, query = url.partition("?")
-            schema = dict(part.split("=", 1) for part in query.split("&"))["schema"]
-            engine = create_engine(base, connect_args={"options": f"-csearch_path={schema}"})
-        else:
-            engine = create_engine(url)
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        return cls(engine)
+        return cls(open_engine(projection_url(database_url)))
 
     def create_tables(self) -> None:
         """Create what is missing. A read model whose stored tables lack or carry columns this

@@ -78,6 +78,12 @@ class Verdict:
     def intact(self) -> bool:
         return self.first_bad_position is None
 
+    @property
+    def unproven(self) -> bool:
+        """Events are stored and no seal covers any of them: never sealed, or the seal was
+        removed; either way nothing about the log is proven."""
+        return self.head is None and self.unsealed > 0
+
 
 def event_digest(notification: Notification) -> str:
     # One canonical form of the id, whatever type the recorder hands back.
@@ -133,6 +139,9 @@ def _anchor_problem(anchors: Sequence[ChainHead], links: dict[int, str]) -> _Pro
 
 
 class AuditChain:
+    """`engine` is on the event store's own database: the chain must not be kept with the read
+    models, which may be deleted and rebuilt at will (with them would go the seal)."""
+
     def __init__(
         self, app: CareTrail, engine: Engine, clock: Clock, section_size: int = 1000
     ) -> None:
@@ -140,6 +149,12 @@ class AuditChain:
         self.engine = engine
         self.clock = clock
         self.section_size = section_size
+
+    @classmethod
+    def opened(cls, app: CareTrail, engine: Engine) -> AuditChain:
+        chain = cls(app, engine, app.clock)
+        chain.create_table()
+        return chain
 
     def create_table(self) -> None:
         chain_metadata.create_all(self.engine)

@@ -28,8 +28,9 @@ from domain.access import PatientRecordRead
 from domain.case import CaseSource
 from domain.patient import Demographics, Identifier
 from domain.users import Role
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, event_store_engine
 from services.application import Provenance
+from services.audit_chain import AuditChain
 from services.bootstrap import bootstrap
 from services.settings import Settings
 from services.users import open_user_accounts
@@ -102,11 +103,13 @@ def open_api(
     settings = Settings(database_url=store_url)
     read_models = ProjectionStore.open(store_url)
     read_models.create_tables()
+    caretrail = bootstrap(settings, clock)
     services = ApiServices.wire(
-        bootstrap(settings, clock),
+        caretrail,
         open_user_accounts(settings, clock, CHEAP_HASHER),
         ApiSettings(jwt_secret=JWT_SECRET, **api_settings),
         read_models,
+        AuditChain.opened(caretrail, event_store_engine(store_url)),
     )
     if app is None:
         return Api(create_app(services), services, clock)

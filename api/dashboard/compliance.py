@@ -66,7 +66,7 @@ def compliance_page(
 def verification(
     request: Request, services: Services, principal: Annotated[Principal, COMPLIANCE]
 ) -> HTMLResponse:
-    verdict = services.audit_chain().verify()
+    verdict = services.audit_chain.verify()
     return render(request, "compliance_verdict.html", principal, verdict=verdict)
 
 

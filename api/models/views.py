@@ -106,7 +106,10 @@ class AuditTrailItem(BaseModel):
 
 
 class ChainVerification(BaseModel):
-    verdict: Literal["intact", "tampered"]
+    verdict: Literal["intact", "tampered", "unsealed"] = Field(
+        description="unsealed: events are stored and no seal covers them (never sealed, or the "
+        "seal was removed), so nothing is proven"
+    )
     checked: int = Field(description="Sealed events checked")
     unsealed: int = Field(description="Events stored since the last seal, not checked yet")
     first_bad_position: int | None
@@ -115,7 +118,13 @@ class ChainVerification(BaseModel):
     @classmethod
     def of(cls, verdict: Verdict) -> ChainVerification:
         return cls(
-            verdict="intact" if verdict.intact else "tampered", checked=verdict.checked,
+            verdict=_verdict(verdict), checked=verdict.checked,
             unsealed=verdict.unsealed, first_bad_position=verdict.first_bad_position,
             problem=verdict.problem,
         )  # fmt: skip
+
+
+def _verdict(verdict: Verdict) -> Literal["intact", "tampered", "unsealed"]:
+    if not verdict.intact:
+        return "tampered"
+    return "unsealed" if verdict.unproven else "intact"

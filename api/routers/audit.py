@@ -50,4 +50,4 @@ def audit_trail(
     responses=problem_responses(401, 403),
 )
 def verification(services: Services, _: Compliance) -> ChainVerification:
-    return ChainVerification.of(services.audit_chain().verify())
+    return ChainVerification.of(services.audit_chain.verify())

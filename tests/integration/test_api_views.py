@@ -117,8 +117,11 @@ def test_timeline_audit_trail_and_verification(api: Api) -> None:
         assert trail.status_code == 200, trail.text
         types = [e["event_type"] for e in trail.json()["items"]]
         assert "caretrail.PatientRecordRead" in types  # the case manager's timeline read
+        unsealed = compliance.get("/api/v1/audit/verification").json()
+        assert (unsealed["verdict"], unsealed["checked"]) == ("unsealed", 0)
+        api.services.audit_chain.seal()
         verdict = compliance.get("/api/v1/audit/verification").json()
-        assert verdict["verdict"] == "intact"
+        assert (verdict["verdict"], verdict["unsealed"]) == ("intact", 0)
         missing = compliance.get(f"/api/v1/patients/{uuid4()}/timeline")
         assert missing.status_code == 404
     assert_every_read_audited(api, own, compliance)

@@ -7,6 +7,7 @@ import io
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID, uuid4
@@ -18,7 +19,7 @@ from consumers.embedded import EventStoreFeed
 from domain.case import CaseSource, ClosureReason
 from domain.patient import Demographics, Identifier
 from projections.audit_trail import AuditTrail, AuditTrailIndex
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, event_store_engine, projection_url
 from services.application import CareTrail, Provenance
 from services.audit_chain import AuditChain, ChainHead, fhir_bundle, history, write_csv
 from services.errors import VersionConflict
@@ -82,11 +83,10 @@ def log(store_url: str) -> StoredLog:
 
 @pytest.fixture
 def chain(app: CareTrail, store_url: str, clock: ManualClock) -> Iterator[AuditChain]:
-    store = ProjectionStore.open(store_url)
-    chain = AuditChain(app, store.engine, clock, section_size=4)
+    chain = AuditChain(app, event_store_engine(store_url), clock, section_size=4)
     chain.create_table()
     yield chain
-    store.close()
+    chain.engine.dispose()
 
 
 def populate(app: CareTrail, patients: int = 3) -> list[UUID]:
@@ -313,3 +313,31 @@ def test_a_patient_history_holds_the_records_merged_into_theirs(
     assert other not in filed_under
     assert len(records) == 3 + 3 + 2  # each record's story, and the merge on both
     assert [r.position for r in records] == sorted(r.position for r in records)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_the_seal_stays_with_the_events_when_the_read_models_are_thrown_away(
+    app: CareTrail, chain: AuditChain, store_url: str, log: StoredLog
+) -> None:
+    """Read models may be deleted and rebuilt at will; the seal must not go with them, or a
+    forger would delete them, change an event and seal again."""
+    populate(app)
+    read_models = ProjectionStore.open(store_url)
+    read_models.create_tables()
+    follow(app, AuditTrailIndex(read_models))
+    chain.seal()
+    read_models.close()
+    Path(projection_url(store_url).removeprefix("sqlite:///")).unlink()
+    log.query(f"UPDATE {log.table} SET state = replace(state, 'Grace', 'Grete') WHERE "
+              f"{log.position} = 4")  # fmt: skip
+    assert chain.verify().first_bad_position == 4
+
+
+def test_a_log_no_seal_covers_is_not_called_intact(app: CareTrail, chain: AuditChain) -> None:
+    assert not chain.verify().unproven  # an empty log: nothing to prove
+    populate(app, 1)
+    verdict = chain.verify()
+    assert verdict.intact  # nothing found altered...
+    assert verdict.unproven  # ...because nothing was sealed
+    chain.seal()
+    assert not chain.verify().unproven

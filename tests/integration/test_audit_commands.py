@@ -90,3 +90,11 @@ def test_an_export_from_a_store_not_created_yet_is_refused_in_one_line(
     """The read models live beside the event store; neither folder need exist beforehand."""
     fresh = Terminal(f"sqlite:///{tmp_path}/not/yet/caretrail.db", capsys)
     assert "no events of" in fresh.refused("audit", "export", "--case", str(UUID(int=1)))
+
+
+def test_verify_refuses_to_call_a_log_intact_that_no_seal_covers(
+    case: UUID, terminal: Terminal
+) -> None:
+    assert "no seal covers the 3 stored events" in terminal.refused("audit", "verify")
+    terminal.ok("audit", "seal")
+    assert terminal.ok("audit", "verify").startswith("intact: 3 sealed events")
