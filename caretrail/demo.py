@@ -77,6 +77,7 @@ ED_DIAGNOSES = (
     (("F11.10", "Opioid abuse, uncomplicated", _SU), 4),
 )
 FEED = "feed:demo-adt"
+DEMO_SOURCE = "demo"  # every event the demo's feed writes says so
 REFERRAL_OUTCOMES = {"accept": "accepted", "decline": "declined", "complete": "completed"}
 
 
@@ -319,7 +320,7 @@ class DemoPopulation:
         return self.rng.choices(values, weights)[0]
 
     def _feed_at(self, hour: int) -> Provenance:
-        return Provenance(FEED, self._moment(hour), source="demo")
+        return Provenance(FEED, self._moment(hour), source=DEMO_SOURCE)
 
     def _by(self, user: str, hour: int) -> Provenance:
         return Provenance(user, self._moment(hour))
@@ -350,6 +351,7 @@ class _NotYet(Exception):
 def demo(patients: int, seed: int, store: str, no_serve: bool, host: str, port: int) -> None:
     """Feed a synthetic, seeded population through caretrail, summarize it, and serve the
     dashboard on it with demo users."""
+    _refuse_a_real_store(store)
     _recreate_sqlite_file(store)
     _recreate_sqlite_file(projection_url(store))  # read models of an earlier run would be stale
     app = bootstrap(Settings(database_url=store))
@@ -368,6 +370,37 @@ def demo(patients: int, seed: int, store: str, no_serve: bool, host: str, port: 
     app.close()
     if not no_serve:
         serve_demo(store, host, port)
+
+
+def _refuse_a_real_store(store: str) -> None:
+    """Synthetic patients must never reach a real store, nor may recreating the demo's store
+    delete one: the demo writes only to a store that is empty or that a demo made."""
+    if _same_store(store, Settings().database_url):
+        raise click.ClickException(
+            f"{store} is the configured store (CARETRAIL_DATABASE_URL); the demo writes only to "
+            f"a store of its own, such as {DEMO_STORE}"
+        )
+    if store.startswith("sqlite:///") and not Path(store.removeprefix("sqlite:///")).is_file():
+        return
+    app = bootstrap(Settings(database_url=store))
+    try:
+        first = next(app.event_log(section_size=1), None)
+    finally:
+        app.close()
+    if first is not None and first.event.source != DEMO_SOURCE:
+        raise click.ClickException(
+            f"{store} holds events the demo did not write; the demo writes only to a store of "
+            f"its own, such as {DEMO_STORE}"
+        )
+
+
+def _same_store(one: str, other: str) -> bool:
+    def where(url: str) -> str:
+        if url.startswith("sqlite:///"):
+            return str(Path(url.removeprefix("sqlite:///")).resolve())
+        return url
+
+    return where(one) == where(other)
 
 
 def _recreate_sqlite_file(store: str) -> None:

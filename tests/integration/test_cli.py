@@ -259,6 +259,26 @@ def test_demo_feeds_a_seeded_population_and_prints_a_summary(tmp_path: Path) -> 
     assert not (tmp_path / ".caretrail" / "caretrail.db").exists()
 
 
+def test_the_demo_refuses_a_store_it_did_not_make_and_leaves_it_as_it_was(
+    terminal: Terminal,
+) -> None:
+    real = terminal.env["CARETRAIL_DATABASE_URL"]
+    open_a_case(terminal)
+    before = terminal.log()
+    configured = terminal.refused("demo", "--no-serve", "--patients", "3", "--store", real)
+    assert "is the configured store" in configured
+    elsewhere = terminal.env | {"CARETRAIL_DATABASE_URL": "sqlite:///elsewhere.db"}
+    done = subprocess.run(
+        [sys.executable, "-m", "caretrail", "demo", "--no-serve", "--patients", "3",
+         "--store", real],
+        env=elsewhere, cwd=terminal.workdir, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "holds events the demo did not write" in done.stderr
+    assert terminal.log() == before
+
+
 def test_a_fresh_process_reads_events_of_every_domain_module(tmp_path: Path) -> None:
     """`caretrail log` imports no alert code, yet the store holds alert events: each stored
     topic must resolve in any process (this crashed on the scheduler's first alert)."""
