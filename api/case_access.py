@@ -8,6 +8,7 @@ a stale one gets 409 with the current version, a missing one 428 Precondition Re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -22,6 +23,7 @@ from api.models.common import CaseVersion
 from api.read_audit import ClinicalReadAudit, ReadAudit
 from domain.access import CasePrivacy, PurposeOfUse, ReadInteraction, RecordType
 from domain.case import Case, CaseManagerAssigned
+from projections.plan_views import cases_of
 from services.application import CareTrail, Provenance
 
 IF_MATCH_PATTERN = r'^(\*|"[0-9]{1,9}"|[0-9]{1,9})$'
@@ -123,6 +125,22 @@ def readable_case(case_id: UUID, audit: ClinicalReadAudit, services: Services) -
         audit.principal.username, services.now()
     )
     return CaseRead(case, purpose, disclosable, audit)
+
+
+def unreadable_cases(
+    services: ApiServices, principal: Principal, records: Sequence[UUID]
+) -> set[UUID]:
+    """The patient's cases this user may not read (another case manager's caseload): a view of
+    the whole patient, such as the timeline, leaves out what happened on them."""
+    with services.read_models.engine.connect() as db:
+        case_ids = cases_of(db, records)
+    hidden = set()
+    for case_id in case_ids:
+        case = services.caretrail.case(case_id)
+        privacy = services.access.case_privacy(case_id)
+        if case_standing(services, principal, case, privacy).read_purpose() is None:
+            hidden.add(case_id)
+    return hidden
 
 
 def worked_case(case_id: UUID, principal: CaseWorker, services: Services) -> Provenance:

@@ -7,7 +7,7 @@ versions stay in the event store ("what did the plan say on March 3rd?" is a rep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar, Final
@@ -409,6 +409,13 @@ def caseload(db: Connection, case_manager: str) -> list[CaseloadEntry]:
         for row in rows
     ]  # fmt: skip
     return sorted(entries, key=lambda e: (e.next_intervention_due or date.max, str(e.case_id)))
+
+
+def cases_of(db: Connection, records: Iterable[UUID]) -> list[UUID]:
+    """Every case opened for a patient, under any of their records."""
+    wanted = sorted(str(record) for record in records)
+    rows = db.scalars(select(plan_cases.c.case_id).where(plan_cases.c.patient_id.in_(wanted)))
+    return [UUID(case_id) for case_id in rows]
 
 
 def _count_per_case(table: Table, condition: Any) -> Any:

@@ -12,7 +12,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.case_access import CaseRead, CaseReadDep, case_standing, worked_case
+from api.case_access import (
+    CaseRead,
+    CaseReadDep,
+    case_standing,
+    unreadable_cases,
+    worked_case,
+)
 from api.dashboard.pages import FormPoster, not_found, render
 from api.deps import ApiServices, Services
 from api.models.cases import CaseView
@@ -91,9 +97,11 @@ def _case_page(
         services, read.audit.principal, case, services.access.case_privacy(case.id)
     )
     records = services.caretrail.records_of(case.patient_id)
+    hidden = unreadable_cases(services, read.audit.principal, records)
     with services.read_models.engine.connect() as db:
-        timeline = patient_timeline(db, records)[-TIMELINE_SHOWN:]
+        entries = [e for e in patient_timeline(db, records) if e.aggregate_id not in hidden]
         flags = flags_of(db, records)
+    timeline = entries[-TIMELINE_SHOWN:]
     return render(
         request, "case.html", read.audit.principal, status_code=status_code,
         case=CaseView.of(case), patient=_patient(services.caretrail.patient(case.patient_id)),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth.principal import Principal
 from api.authorization import INTAKE, patient_read_purpose
-from api.case_access import etag
+from api.case_access import etag, unreadable_cases
 from api.deps import API_PREFIX, Services, require_roles
 from api.models.common import Moment, Page, PageLimit, PageOffset, paginate
 from api.models.patients import PatientVersion, PatientView, RegisterPatient
@@ -77,7 +77,8 @@ def show_patient(
 @router.get(
     "/{patient_id}/timeline",
     summary="A patient's timeline: encounters, transitions, case actions and alerts, newest last "
-    "(under this record and the records merged into it)",
+    "(under this record and the records merged into it); the actions on a case you may not "
+    "read (another case manager's caseload) are left out",
     responses=problem_responses(401, 403, 404, 422),
 )
 def patient_timeline_view(
@@ -88,8 +89,9 @@ def patient_timeline_view(
     offset: PageOffset = 0,
 ) -> Page[TimelineItem]:
     records = services.caretrail.records_of(patient_id)  # 404 for a patient not known
+    hidden = unreadable_cases(services, audit.principal, records)
     with services.read_models.engine.connect() as db:
-        entries = patient_timeline(db, records)
+        entries = [e for e in patient_timeline(db, records) if e.aggregate_id not in hidden]
     page = paginate([TimelineItem.of(entry) for entry in entries], limit, offset)
     _record_read(audit, patient_id, ReadInteraction.HISTORY, f"timeline: {len(page.items)} entries")
     return page

@@ -159,3 +159,29 @@ def test_a_readmission_flags_the_patient_in_the_api_and_on_the_case_page(api: Ap
     assert "Readmitted within 30 days</span> since" in page.text
     assert missing.status_code == 404
     assert_every_read_audited(api, own)
+
+
+def test_a_timeline_leaves_out_the_cases_of_another_caseload(api: Api) -> None:
+    """Minimum necessary: a case manager treating the patient sees their stays and their own
+    case, not what another case manager does on theirs (break-glass is for that)."""
+    patient_id = api.patient()
+    theirs = api.case_of("cm.own", patient_id)
+    stay(api, patient_id, admitted_days_ago=5, discharged_days_ago=2)
+    caught_up(api)
+    with TestClient(api.app) as http:
+        shown = {
+            caller: {
+                (entry["aggregate_id"], entry["what"])
+                for entry in bearer(http, api, caller)
+                .get(f"/api/v1/patients/{patient_id}/timeline", params={"limit": 200})
+                .json()["items"]
+            }
+            for caller in ("cm.own", "cm.other", "sup.boss")
+        }
+    case_entries = {(str(theirs), "CaseOpened"), (str(theirs), "CaseManagerAssigned")}
+    assert case_entries <= shown["cm.own"]
+    assert case_entries <= shown["sup.boss"]
+    assert not {aggregate for aggregate, _ in shown["cm.other"]} & {str(theirs)}
+    assert {"PatientRegistered", "EncounterRegistered", "PatientDischarged"} <= {
+        what for _, what in shown["cm.other"]
+    }
