@@ -100,14 +100,14 @@ def export(
     """Export a patient's or a case's history, with each event's chain link."""
     if (patient_id is None) == (case_id is None):
         raise click.UsageError("give exactly one of --patient or --case")
+    if case_id is not None:
+        context.app.case(case_id)  # refuses an id that is not a case's
     # The audit trail read model finds the events; what it has not followed yet is read from
     # the log, so an export never waits for the read models to catch up.
     index = AuditTrailIndex(live_store(context))
     records = history(
         context.app, _chain(context), index, patient_id=patient_id, aggregate_id=case_id
     )
-    if not records:
-        raise click.ClickException(f"no events of {patient_id or case_id}")
     if output_format == "csv":
         write_csv(records, output)
     else:

@@ -202,6 +202,8 @@ def replay(
 ) -> None:
     """Rebuild plan views and alerts as they stood at a past time (events recorded by then)."""
     moment = context.time(as_of)
+    if case_id is not None and patient_id is None:  # the case's alerts are its patient's
+        patient_id = context.app.case(case_id).patient_id
     projections = [p for p in read_models() if p.name in ("plan_views", "alerts", "deadlines")]
     with _replay_store(into) as store:
         replayed = feed_from_log(context.app, store, projections, recorded_until=moment)

@@ -611,6 +611,11 @@ class CareTrail(Application[UUID]):
             raise NotFound(f"no {_label(kind)} with id {aggregate_id}") from None
         if not isinstance(aggregate, kind):
             raise NotFound(f"{aggregate_id} is not a {_label(kind)}")
+        if version is not None and aggregate.version != version:  # the store gives its latest
+            raise NotFound(
+                f"{_label(kind)} {aggregate_id} has no version {version} yet "
+                f"(it is at version {aggregate.version})"
+            )
         return aggregate
 
     def _as_of(self, kind: type[A], aggregate_id: UUID, at: datetime) -> A:

@@ -67,6 +67,7 @@ def test_export_a_case_as_fhir_and_a_patient_as_csv(
     assert [row["event_type"].removeprefix("caretrail.") for row in rows] == [
         "PatientRegistered", "CaseOpened", "CaseManagerAssigned",
     ]  # fmt: skip
+    assert f"{patient} is not a case" in terminal.refused("audit", "export", "--case", str(patient))
 
 
 @pytest.mark.parametrize(
@@ -75,6 +76,7 @@ def test_export_a_case_as_fhir_and_a_patient_as_csv(
         (("export",), "exactly one of --patient or --case"),
         (("export", "--patient", "00000000-0000-4000-8000-000000000000"), "no patient with id"),
         (("export", "--case", "x"), "not a valid UUID"),
+        (("export", "--case", "00000000-0000-4000-8000-000000000000"), "no case with id"),
         (("verify", "--anchor", "/no/such/file"), "does not exist"),
     ],
 )
@@ -89,7 +91,7 @@ def test_an_export_from_a_store_not_created_yet_is_refused_in_one_line(
 ) -> None:
     """The read models live beside the event store; neither folder need exist beforehand."""
     fresh = Terminal(f"sqlite:///{tmp_path}/not/yet/caretrail.db", capsys)
-    assert "no events of" in fresh.refused("audit", "export", "--case", str(UUID(int=1)))
+    assert "no case with id" in fresh.refused("audit", "export", "--case", str(UUID(int=1)))
 
 
 def test_verify_refuses_to_call_a_log_intact_that_no_seal_covers(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import ClassVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from caretrail.projection_commands import feed_from_log
 from consumers.embedded import EventStoreFeed
-from domain.alert import AlertIsClosed
+from domain.alert import AlertCause, AlertIsClosed, Severity
 from domain.case import CaseSource, ContactOutcome, Goal, ScreeningResult
 from domain.encounter import Disposition, EncounterStatus, PatientClass, TransitionKind
 from domain.errors import DomainRuleViolation
@@ -25,6 +25,7 @@ from domain.patient import Demographics, Identifier
 from projections.alerts import open_alerts
 from projections.plan_views import plan_goals
 from projections.store import ProjectionStore
+from services.alerting import AlertService
 from services.application import CareTrail, Provenance
 from services.errors import NotFound
 from services.read_models import read_models
@@ -227,6 +228,24 @@ def test_replay_shows_the_plan_as_it_stood_then(planned_case: UUID, terminal: Te
     assert "version 2: readmitted: follow-up first" in now
     before = terminal.ok("replay", "--as-of", "2026-03-01", "--case", str(planned_case))
     assert "was not known then" in before
+
+
+def test_replay_of_a_case_shows_the_alerts_of_its_patient_only(
+    app: CareTrail, planned_case: UUID, terminal: Terminal
+) -> None:
+    other = app.register_patient(
+        [Identifier("330017", "GENHOSP")], Demographics("Haddad", "Rami", date(1948, 2, 1)), BY
+    )
+    alerting = AlertService(app)
+    for patient, reason in ((app.case(planned_case).patient_id, "call Linh"), (other, "call Rami")):
+        cause = AlertCause("tcm-interactive-contact", "1", Severity.HIGH, reason, {}, None,
+                           uuid4(), 1)  # fmt: skip
+        alerting.raise_alert(patient, f"tcm-interactive-contact/{patient}", cause)
+    shown = terminal.ok("replay", "--as-of", "2026-03-31", "--case", str(planned_case))
+    assert "call Linh" in shown
+    assert "call Rami" not in shown
+    unknown = terminal.refused("replay", "--as-of", "2026-03-31", "--case", str(uuid4()))
+    assert "no case with id" in unknown
 
 
 @pytest.mark.parametrize(
