@@ -76,3 +76,16 @@ def test_quarantine_commands_explain_what_they_cannot_do(caretrail: CliRunner) -
     assert missing.exit_code == 1
     assert "no archived message 999" in missing.output
     assert run(caretrail, "quarantine", "retry").exit_code == 2
+
+
+def test_a_byte_order_mark_and_blank_lines_around_a_message_are_not_messages(
+    caretrail: CliRunner, tmp_path: Path
+) -> None:
+    exported = tmp_path / "bom.hl7"
+    exported.write_bytes(fixture_bytes("a01_bom_and_blank_lines"))
+
+    done = run(caretrail, "ingest", str(exported))
+
+    assert done.exit_code == 0
+    assert "1 messages: applied 1" in done.output
+    assert run(caretrail, "quarantine", "list").output.strip() == "the quarantine is empty"
