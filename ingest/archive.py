@@ -76,6 +76,9 @@ class Arrival:
     channel: str  # mllp, http, kafka, file
     peer: str
     received_at: datetime
+    # Why the channel already knows these bytes are not a whole message (a file's MLLP frame cut
+    # short): they are rejected with it. Not archived: a retry reads the bytes afresh.
+    framing_fault: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -85,7 +85,7 @@ class AdtReceiver:
         self.archive.close()
 
     def _answer(self, arrivals: Sequence[Arrival], archive_ids: Sequence[int]) -> list[Reply]:
-        readings = [self._read(arrival.raw) for arrival in arrivals]
+        readings = [self._read(arrival) for arrival in arrivals]
         applicable = [r.mapped for r in readings if isinstance(r.mapped, AdtMessage)]
         answers = iter(self.service.apply(applicable))
         now = self.clock()
@@ -99,8 +99,12 @@ class AdtReceiver:
         self.archive.record_verdicts(verdicts, wait_for_disk=_verdicts_need_the_disk(replies))
         return replies
 
-    def _read(self, raw: bytes) -> _Reading:
-        parsed = parse_message(raw, default_tz=self.default_tz)
+    def _read(self, arrival: Arrival) -> _Reading:
+        # Parsed even when its framing is broken, so the quarantine names its sender and control
+        # id: what the sender needs to be asked to resend.
+        parsed = parse_message(arrival.raw, default_tz=self.default_tz)
+        if arrival.framing_fault is not None:
+            return _Reading(parsed, _framing_rejection(parsed, arrival.framing_fault))
         if isinstance(parsed, Rejection):
             return _Reading(parsed, parsed)
         try:
@@ -116,6 +120,13 @@ class AdtReceiver:
                     ErrorCondition.APPLICATION_INTERNAL_ERROR,
                 ),
             )
+
+
+def _framing_rejection(parsed: ParsedMessage | Rejection, fault: str) -> Rejection:
+    code, condition = AckCode.AR, ErrorCondition.SEGMENT_SEQUENCE_ERROR
+    if isinstance(parsed, Rejection):
+        return replace(parsed, reason=fault, code=code, condition=condition)
+    return rejection(parsed, fault, code, condition)
 
 
 def _verdicts_need_the_disk(replies: Sequence[Reply]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -304,6 +305,30 @@ def test_every_message_is_archived_as_received_with_its_outcome(
     assert bad.raw == garbage
     assert (bad.outcome, bad.ack_code, bad.quarantined) == ("rejected", "AR", True)
     assert [m.id for m in receiver.archive.quarantined()] == [bad.id]
+
+
+def test_bytes_whose_framing_is_broken_are_rejected_for_it_and_read_afresh_by_a_retry(
+    store_url: str, receiver_on: OpenReceiver
+) -> None:
+    """A file's MLLP frames cut short, one holding a whole message after all: both kept, the
+    readable one under its control id, so it can be inspected and retried."""
+    receiver = receiver_on(store_url)
+    fault = "MLLP frame cut short: the file ends before its end block"
+    whole, junk = fixture_bytes("a01_missing_evn"), b"\x00\xffnot hl7"
+
+    replies = receiver.receive(
+        [replace(arrival(raw), framing_fault=fault) for raw in (whole, junk)]
+    )
+
+    assert [(r.code, r.outcome, r.reason) for r in replies] == [(AckCode.AR, "rejected", fault)] * 2
+    assert stored_events(receiver.service.app) == []
+    held = receiver.archive.quarantined()
+    assert [(m.raw, m.control_id, m.reason) for m in held] == [
+        (whole, "Q2301122205T0001", fault),
+        (junk, "", fault),
+    ]
+    (retried,) = receiver.retry([held[0].id])
+    assert (retried.code, retried.outcome) == (AckCode.AA, "applied")
 
 
 def test_a_quarantined_message_is_applied_by_a_retry_after_the_cause_is_fixed(
