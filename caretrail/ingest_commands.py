@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from caretrail.context import CliContext
 from ingest.archive import ArchivedMessage, Arrival, MessageArchive
-from ingest.files import split_messages
+from ingest.files import FilePart, split_messages
 from ingest.hl7v2 import AckCode
 from ingest.inbound_kafka import INBOUND_TOPIC, InboundAdtFeed
 from ingest.mllp import DEFAULT_MAX_FRAME_BYTES
@@ -92,9 +92,10 @@ async def _listen(
 @click.pass_obj
 def ingest(context: CliContext, files: tuple[Path, ...], batch_size: int) -> None:
     """Feed files of HL7 ADT messages (one or many per file, MLLP-framed or not), as a backfill.
+    A frame cut short, or text outside the frames of a framed file, is quarantined as a message.
 
     Prints a count by outcome; exits 1 when any message was quarantined."""
-    messages = [(path, raw) for path in files for raw in split_messages(path.read_bytes())]
+    messages = [(path, part) for path in files for part in split_messages(path.read_bytes())]
     receiver = open_receiver(context.settings)
     outcomes: Counter[str] = Counter()
     quarantined = 0
@@ -103,7 +104,7 @@ def ingest(context: CliContext, files: tuple[Path, ...], batch_size: int) -> Non
             for start in range(0, len(messages), batch_size):
                 chunk = messages[start : start + batch_size]
                 now = datetime.now(UTC)
-                replies = receiver.receive([Arrival(raw, "file", str(p), now) for p, raw in chunk])
+                replies = receiver.receive([_arrival(path, part, now) for path, part in chunk])
                 outcomes.update(reply.outcome for reply in replies)
                 quarantined += sum(reply.code is not AckCode.AA for reply in replies)
                 progress.update(len(chunk))
@@ -114,6 +115,10 @@ def ingest(context: CliContext, files: tuple[Path, ...], batch_size: int) -> Non
     if quarantined:
         click.echo(f"{quarantined} quarantined; see: caretrail quarantine list", err=True)
         raise SystemExit(1)
+
+
+def _arrival(path: Path, part: FilePart, now: datetime) -> Arrival:
+    return Arrival(part.raw, "file", str(path), now, part.framing_fault)
 
 
 @click.command("adt-inbound")

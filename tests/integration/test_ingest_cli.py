@@ -89,3 +89,36 @@ def test_a_byte_order_mark_and_blank_lines_around_a_message_are_not_messages(
     assert done.exit_code == 0
     assert "1 messages: applied 1" in done.output
     assert run(caretrail, "quarantine", "list").output.strip() == "the quarantine is empty"
+
+
+def test_a_message_whose_frame_the_file_ends_inside_is_quarantined_not_lost(
+    caretrail: CliRunner, tmp_path: Path
+) -> None:
+    cut = tmp_path / "cut.mllp"
+    cut.write_bytes(b"\x0b" + fixture_bytes("a03_discharge_home"))  # no end block
+
+    done = run(caretrail, "ingest", str(cut))
+
+    assert done.exit_code == 1
+    assert "1 messages: rejected 1" in done.output
+    (held,) = run(caretrail, "quarantine", "list").output.splitlines()
+    assert "AR  MLLP frame cut short: the file ends before its end block" in held
+    shown = run(caretrail, "quarantine", "show", held.split()[0]).output
+    assert "  PV1|1|I|" in shown
+
+
+def test_a_message_outside_the_frames_of_a_framed_file_is_quarantined_and_can_be_retried(
+    caretrail: CliRunner, tmp_path: Path
+) -> None:
+    mixed = tmp_path / "mixed.mllp"
+    mixed.write_bytes(fixture_bytes("a01_missing_evn") + frame(fixture_bytes("a03_discharge_home")))
+
+    done = run(caretrail, "ingest", str(mixed))
+
+    assert done.exit_code == 1
+    assert "2 messages: applied 1, rejected 1" in done.output
+    (held,) = run(caretrail, "quarantine", "list").output.splitlines()
+    assert "Q2301122205T0001  A01  AR  outside any MLLP frame, in a file of MLLP frames" in held
+    retried = run(caretrail, "quarantine", "retry", held.split()[0])
+    assert retried.exit_code == 0
+    assert "AA  applied" in retried.output

@@ -10,10 +10,8 @@ import pytest
 from domain.diagnoses import Diagnosis, DiagnosisType, principal_diagnosis
 from domain.encounter import Disposition, PatientClass
 from domain.patient import Identifier
-from ingest.files import split_messages
 from ingest.hl7v2 import AckCode, ErrorCondition, ParsedMessage, Rejection, parse_message
 from ingest.mapping import TRIGGER_COMMANDS, content_hash, to_adt_message
-from ingest.mllp import frame
 from ingest.synthetic import SyntheticFeed
 from services.ingestion import AdtCommand, AdtMessage
 from tests.adt_support import FIXTURES, fixture_bytes
@@ -341,17 +339,6 @@ def test_the_content_hash_ignores_a_restamped_message_time_and_line_ends() -> No
     assert content_hash(parsed(restamped)) == digest
     assert content_hash(parsed(crlf)) == digest
     assert content_hash(parsed(edited)) != digest
-
-
-def test_files_split_into_messages_whatever_their_line_ends_or_framing() -> None:
-    one, two = fixture_bytes("a01_missing_evn"), fixture_bytes("a03_discharge_home")
-    lf = one.replace(b"\r", b"\n")
-    crlf = two.replace(b"\r", b"\r\n")
-
-    assert split_messages(one + two) == [one.rstrip(b"\r"), two]
-    assert len(split_messages(lf + b"\n\n" + crlf)) == 2
-    assert split_messages(frame(one) + b"\r\n" + frame(two)) == [one, two]
-    assert [mapped(message).trigger for message in split_messages(lf + crlf)] == ["A01", "A03"]
 
 
 def test_the_synthetic_feed_is_reproducible_and_all_of_it_maps() -> None:
