@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from caretrail.context import CliContext
 from ingest.archive import ArchivedMessage, Arrival, MessageArchive
-from ingest.files import FilePart, split_messages
+from ingest.files import FilePart, NoHl7Message, split_messages
 from ingest.hl7v2 import AckCode
 from ingest.inbound_kafka import INBOUND_TOPIC, InboundAdtFeed
 from ingest.mllp import DEFAULT_MAX_FRAME_BYTES
@@ -94,8 +94,9 @@ def ingest(context: CliContext, files: tuple[Path, ...], batch_size: int) -> Non
     """Feed files of HL7 ADT messages (one or many per file, MLLP-framed or not), as a backfill.
     A frame cut short, or text outside the frames of a framed file, is quarantined as a message.
 
-    Prints a count by outcome; exits 1 when any message was quarantined."""
-    messages = [(path, part) for path in files for part in split_messages(path.read_bytes())]
+    Prints a count by outcome; exits 1 when any message was quarantined, 2 (storing nothing) when
+    a file holds no HL7 message at all."""
+    messages = [(path, part) for path in files for part in _parts(path)]
     receiver = open_receiver(context.settings)
     outcomes: Counter[str] = Counter()
     quarantined = 0
@@ -115,6 +116,13 @@ def ingest(context: CliContext, files: tuple[Path, ...], batch_size: int) -> Non
     if quarantined:
         click.echo(f"{quarantined} quarantined; see: caretrail quarantine list", err=True)
         raise SystemExit(1)
+
+
+def _parts(path: Path) -> list[FilePart]:
+    try:
+        return split_messages(path.read_bytes())
+    except NoHl7Message as error:
+        raise click.UsageError(f"{path} holds no HL7 message: {error}") from None
 
 
 def _arrival(path: Path, part: FilePart, now: datetime) -> Arrival:

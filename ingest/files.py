@@ -20,7 +20,9 @@ OUTSIDE_FRAMES = "outside any MLLP frame, in a file of MLLP frames"
 
 # Editors and some exports start a file (or each message of a concatenated file) with a UTF-8
 # byte-order mark, and leave blank lines around messages: neither is a message.
-_FILLER = re.compile(rb"(?:\s|\xef\xbb\xbf)*")
+_FILLER_PATTERN = rb"(?:\s|\xef\xbb\xbf)*"
+_FILLER = re.compile(_FILLER_PATTERN)
+_HEADER_FIRST = re.compile(_FILLER_PATTERN + b"MSH")
 # A segment terminator (or several: blank lines between messages) followed by a new header.
 _MESSAGE_BOUNDARY = re.compile(rb"(?:\r\n|\r|\n)+(?=(?:\xef\xbb\xbf)?MSH)")
 # MLLP has no escaping, so a payload never holds a start block: a frame that meets one (or the
@@ -40,11 +42,22 @@ class FilePart:
     framing_fault: str | None = None
 
 
+class NoHl7Message(ValueError):
+    """A file in which nothing begins like an HL7 message (empty, blank, some other format):
+    quarantining its bytes as messages would only bury the mistake of naming it."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"no MSH segment in its {size} bytes" if size else "it is empty")
+
+
 def split_messages(content: bytes) -> list[FilePart]:
     """The messages in a file's bytes, as they would arrive one by one over MLLP, and the
-    fragments around them."""
+    fragments around them; NoHl7Message when none of them begins with an MSH segment."""
     parts = _framed(content) if START_BLOCK in content else _unframed(content, None)
-    return [part for part in parts if not _is_filler(part.raw)]
+    found = [part for part in parts if not _is_filler(part.raw)]
+    if not any(_HEADER_FIRST.match(part.raw) for part in found):
+        raise NoHl7Message(len(content))
+    return found
 
 
 def _framed(content: bytes) -> list[FilePart]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from caretrail.cli import cli
+from caretrail.cli import cli, main
 from ingest.mllp import frame
 from tests.adt_support import fixture_bytes
 
@@ -122,3 +122,32 @@ def test_a_message_outside_the_frames_of_a_framed_file_is_quarantined_and_can_be
     retried = run(caretrail, "quarantine", "retry", held.split()[0])
     assert retried.exit_code == 0
     assert "AA  applied" in retried.output
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"", "it is empty"),
+        (b"\r\n\r\n", "no MSH segment in its 4 bytes"),
+        (b"\x7fELF" + bytes(range(256)) * 4, "no MSH segment in its 1028 bytes"),
+    ],
+    ids=["empty", "blank", "binary"],
+)
+def test_a_file_holding_no_hl7_message_is_refused_and_nothing_is_stored(
+    caretrail: CliRunner,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    why: str,
+) -> None:
+    good, named_by_mistake = tmp_path / "discharge.hl7", tmp_path / "not-hl7"
+    good.write_bytes(fixture_bytes("a03_discharge_home"))
+    named_by_mistake.write_bytes(content)
+
+    with pytest.raises(SystemExit) as refused:
+        main(["ingest", str(good), str(named_by_mistake)])
+
+    assert refused.value.code == 2
+    assert capsys.readouterr().err == f"caretrail: {named_by_mistake} holds no HL7 message: {why}\n"
+    assert run(caretrail, "log").output == ""
+    assert run(caretrail, "quarantine", "list").output.strip() == "the quarantine is empty"

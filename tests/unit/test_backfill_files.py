@@ -3,11 +3,14 @@ filler reaches the receiver, a fragment with the fault that makes it one."""
 
 from __future__ import annotations
 
+import pytest
+
 from ingest.files import (
     CUT_BY_END_OF_FILE,
     CUT_BY_NEXT_FRAME,
     OUTSIDE_FRAMES,
     FilePart,
+    NoHl7Message,
     split_messages,
 )
 from ingest.hl7v2 import ParsedMessage, parse_message
@@ -81,3 +84,24 @@ def test_a_lone_0x1c_is_part_of_its_frame_and_does_not_close_it() -> None:
         FilePart(b"MSH|A\x1cB\r"),
         FilePart(b"MSH|C\x1c", CUT_BY_END_OF_FILE),
     ]
+
+
+def test_text_before_the_first_message_of_a_plain_file_is_kept_for_the_receiver_to_reject() -> None:
+    assert messages(b"exported 2024-03-16\n" + ONE) == [b"exported 2024-03-16", ONE]
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"", "it is empty"),
+        (BOM + b"\r\n\n", "no MSH segment in its 6 bytes"),
+        (bytes(range(256)) * 4, "no MSH segment in its 1024 bytes"),  # start blocks among them
+        (frame(b"EVN|A01|20240316\r"), "no MSH segment in its 20 bytes"),
+    ],
+    ids=["empty", "blank", "binary", "no header"],
+)
+def test_a_file_in_which_nothing_begins_like_an_hl7_message_holds_none(
+    content: bytes, why: str
+) -> None:
+    with pytest.raises(NoHl7Message, match=why):
+        split_messages(content)
