@@ -9,14 +9,21 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    MapperDeserialisationError,
+    Notification,
+    PersistenceError,
+)
 
 import domain
 from domain.case import (
@@ -553,10 +560,7 @@ class CareTrail(Application[UUID]):
             notifications = self.recorder.select_notifications(
                 start=first, limit=last - first + 1, stop=last
             )
-            found += [
-                LoggedEvent(n.id, _caretrail_event(self.mapper.to_domain_event(n)))
-                for n in notifications
-            ]
+            found += [self._logged(notification) for notification in notifications]
         return found
 
     def event_log_sections(
@@ -566,13 +570,23 @@ class CareTrail(Application[UUID]):
         while True:
             notifications = self.recorder.select_notifications(start=start, limit=section_size)
             if notifications:
-                yield [
-                    LoggedEvent(n.id, _caretrail_event(self.mapper.to_domain_event(n)))
-                    for n in notifications
-                ]
+                yield [self._logged(notification) for notification in notifications]
             if len(notifications) < section_size:
                 return
             start = notifications[-1].id + 1
+
+    def _logged(self, notification: Notification) -> LoggedEvent:
+        """A stored event as its type declares it; a damaged one is refused by its position
+        rather than handed to readers that would fail on a missing field."""
+        try:
+            event = _caretrail_event(self.mapper.to_domain_event(notification))
+        except MapperDeserialisationError as error:
+            raise DamagedEvent(notification.id, notification.topic, str(error)) from None
+        declared = _declared_fields(type(event))
+        if not declared <= event.__dict__.keys():
+            missing = ", ".join(sorted(declared - event.__dict__.keys()))
+            raise DamagedEvent(notification.id, notification.topic, f"it lacks {missing}")
+        return LoggedEvent(notification.id, event)
 
     # Plumbing shared by every command
 
@@ -634,6 +648,28 @@ class CareTrail(Application[UUID]):
 
 def _label(kind: type[Aggregate]) -> str:
     return kind.__name__.lower()
+
+
+class DamagedEvent(PersistenceError):
+    """A stored event that does not read as its type: the log was damaged or altered."""
+
+    def __init__(self, position: int, topic: str, why: str) -> None:
+        super().__init__(
+            f"the stored event at position {position} ({topic}) cannot be read: {why}; "
+            "`caretrail audit verify` names the first altered event"
+        )
+        self.position = position
+
+
+@cache
+def _declared_fields(event_type: type[CaretrailEvent]) -> frozenset[str]:
+    """The fields every stored event of the type holds (one with a default may be absent from
+    events stored before it was added)."""
+    return frozenset(
+        field.name
+        for field in fields(event_type)
+        if field.default is MISSING and field.default_factory is MISSING
+    )
 
 
 def _runs(ordered: Sequence[int]) -> Iterator[tuple[int, int]]:

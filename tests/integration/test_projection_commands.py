@@ -3,6 +3,8 @@ the two commands run as a user runs them."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -279,3 +281,17 @@ def test_rebuild_verify_on_postgres_uses_a_scratch_schema_and_drops_it(
         schemas = db.exec_driver_sql("SELECT schema_name FROM information_schema.schemata").all()
     store.close()
     assert not [name for (name,) in schemas if name.startswith("caretrail_scratch_")]
+
+
+def test_a_damaged_stored_event_is_named_by_its_position_not_a_traceback(
+    planned_case: UUID, terminal: Terminal, store_url: str
+) -> None:
+    with sqlite3.connect(store_url.removeprefix("sqlite:///")) as db:
+        (state,) = db.execute("SELECT state FROM stored_events WHERE rowid = 3").fetchone()
+        damaged = {k: v for k, v in json.loads(state).items() if k != "actor"}
+        db.execute("UPDATE stored_events SET state = ? WHERE rowid = 3", [json.dumps(damaged).encode()])
+    code, _, err = terminal.run("projections", "rebuild", "--verify")
+    assert code == 3
+    (line,) = err.strip().splitlines()
+    assert "the stored event at position 3 (caretrail.ClientScreened) cannot be read" in line
+    assert "it lacks actor" in line
