@@ -189,7 +189,9 @@ def _comparison(current: Simulation, candidate: Simulation, limit: int) -> str:
         if (was[key].severity, was[key].alerted_at) != (now[key].severity, now[key].alerted_at)
     )
     lines = [
-        f"alerts in force (v{current.version}): {len(was)}; "
+        "alerts a scheduler ticking throughout the period would have raised (so not necessarily "
+        "those this store holds, which depend on when its scheduler ran):",
+        f"rules in force (v{current.version}): {len(was)}; "
         f"candidate (v{candidate.version}): {len(now)}",
         "per rule (in force -> candidate):",
         *_per_rule(was.values(), now.values()),
