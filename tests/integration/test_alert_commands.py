@@ -7,7 +7,7 @@ clock, so by then every deadline of it is overdue.
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,6 +64,8 @@ def test_the_scheduler_raises_once_and_the_queue_shows_it(
     alerts = listed(terminal)
     assert {alert["rule_id"] for alert in alerts} >= {"discharge-ama", "admission-open-case"}
     assert {alert["case_manager"] for alert in alerts} == {"cm.chen"}
+    raised = datetime.fromisoformat(alerts[0]["raised_at"])  # ISO 8601, with its offset
+    assert raised.tzinfo is not None
     queue = terminal.ok("alerts", "list", "--case-manager", "cm.chen")
     assert "needing attention: cm.chen" in queue
 
