@@ -64,8 +64,9 @@ def test_the_scheduler_raises_once_and_the_queue_shows_it(
     alerts = listed(terminal)
     assert {alert["rule_id"] for alert in alerts} >= {"discharge-ama", "admission-open-case"}
     assert {alert["case_manager"] for alert in alerts} == {"cm.chen"}
-    raised = datetime.fromisoformat(alerts[0]["raised_at"])  # ISO 8601, with its offset
-    assert raised.tzinfo is not None
+    raised_at = alerts[0]["raised_at"]  # ISO 8601 with its offset, as `caretrail log --json`
+    assert raised_at[10] == "T"
+    assert datetime.fromisoformat(raised_at).tzinfo is not None
     queue = terminal.ok("alerts", "list", "--case-manager", "cm.chen")
     assert "needing attention: cm.chen" in queue
 
