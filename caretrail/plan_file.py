@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import click
@@ -36,10 +36,12 @@ class PlanInput(BaseModel):
     interventions: list[InterventionInput] = []
 
 
-EXAMPLE = """{"goals": [{"goal_id": "g1", "description": "Walk to the mailbox daily",
-  "measure": "days walked per week", "priority": 1, "target_date": "2026-12-31"}],
- "interventions": [{"intervention_id": "i1", "goal_id": "g1", "description": "Home PT",
-  "owner": "pt.team", "due_date": "2026-12-01"}]}"""
+# Dated from today: an example with dates in the past would be refused as written.
+_TARGET, _DUE = date.today() + timedelta(days=90), date.today() + timedelta(days=30)
+EXAMPLE = f"""{{"goals": [{{"goal_id": "g1", "description": "Walk to the mailbox daily",
+  "measure": "days walked per week", "priority": 1, "target_date": "{_TARGET}"}}],
+ "interventions": [{{"intervention_id": "i1", "goal_id": "g1", "description": "Home PT",
+  "owner": "pt.team", "due_date": "{_DUE}"}}]}}"""
 
 
 def read_plan(path: Path) -> tuple[list[Goal], list[Intervention]]:

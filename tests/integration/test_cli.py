@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from caretrail.cli import cli
+from caretrail.plan_file import EXAMPLE
 from domain.alert import AlertCause, Severity
 from domain.encounter import Disposition, PatientClass
 from services.alerting import AlertService
@@ -334,3 +335,12 @@ def test_patient_show_names_a_readmission_flag(terminal: Terminal) -> None:
     assert "Readmitted 10 days after discharge" in flag
     as_of = terminal.ok("patient", "show", patient_id, "--as-of", now.isoformat())
     assert "flag" not in as_of
+
+
+def test_the_plan_example_in_the_help_is_a_plan_caretrail_accepts(
+    terminal: Terminal, case_id: str
+) -> None:
+    terminal.ok("case", "consent", case_id, "--method", "verbal")
+    assert "plan of care saved" in terminal.ok(
+        "case", "plan", case_id, "--file", "-", input_text=EXAMPLE
+    )
