@@ -24,10 +24,11 @@ from caretrail.projection_commands import (
 )
 from consumers.embedded import EventStoreFeed
 from consumers.pipeline import scheduler_for
+from domain.alert import AlertStep
 from domain.encounter import EncounterRegistered, TransitionCancelled, TransitionEvent
 from domain.events import CaretrailEvent
 from projections.alerts import UNASSIGNED, Alerts, attention_by_case_manager, open_alerts
-from projections.deadlines import Deadlines, WouldAlert, would_alert
+from projections.deadlines import Deadlines, WouldAlert, alert_work, would_alert
 from projections.store import ProjectionStore, event_store_engine
 from services.alerting import SUPERVISOR, AlertService
 from services.application import CareTrail
@@ -54,12 +55,18 @@ def list_alerts(
     with caught_up_store(context).engine.connect() as db:
         found = open_alerts(db, now, case_manager=case_manager, patient_id=patient_id)
         waiting = attention_by_case_manager(db, now)
+        unraised = sum(work.step is AlertStep.RAISE for work in alert_work(db, now))
     if json_output:
         for alert in found:  # times in ISO 8601 with their offset, like `caretrail log --json`
             click.echo(orjson.dumps(alert).decode())
         return
     click.echo("\n".join(alert_lines(found, context.zone)))
     click.echo("needing attention: " + _counts(waiting))
+    if unraised:  # e.g. right after an ingest, before any scheduler ran
+        click.echo(
+            f"{unraised} more fell due and are not raised yet: the scheduler raises them "
+            "(`caretrail scheduler`, `run` or `serve`)"
+        )
 
 
 @alerts_group.command("ack")

@@ -58,9 +58,13 @@ def listed(terminal: Terminal) -> list[dict[str, str]]:
 def test_the_scheduler_raises_once_and_the_queue_shows_it(
     stay: CareTrail, terminal: Terminal
 ) -> None:
+    before = terminal.ok("alerts", "list")
+    assert "no open alerts" in before
+    assert "are not raised yet: the scheduler raises them" in before
     first = terminal.ok("scheduler", "--once")
     assert first.startswith("tick: raise ")
     assert terminal.ok("scheduler", "--once").strip() == "tick: nothing"
+    assert "not raised yet" not in terminal.ok("alerts", "list")
     alerts = listed(terminal)
     assert {alert["rule_id"] for alert in alerts} >= {"discharge-ama", "admission-open-case"}
     assert {alert["case_manager"] for alert in alerts} == {"cm.chen"}
