@@ -245,7 +245,7 @@ def alert_summary(app: CareTrail, store: ProjectionStore) -> str:
     return (
         f"  alerts         {done['raise']} raised ({done['escalate']} escalated as overdue) "
         f"where a notify-on-every-ADT service sends {notifications}\n"
-        f"  caseloads      {_counts(managed)} needing action ({per_manager:.1f} a case manager)\n"
+        f"  to act on      {_counts(managed)} alerts ({per_manager:.1f} a case manager)\n"
         # Patients without a case manager have no one else to act: their alerts are the queue a
         # supervisor triages into cases.
         f"  unassigned     {len(waiting) - sum(managed.values())} needing action for "

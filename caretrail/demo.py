@@ -188,6 +188,7 @@ class DemoPopulation:
         case_id = app.open_case(
             patient_id, CaseSource.ADT_TRIGGER, "discharge", self._by(manager, hour)
         )
+        self.tally.cases["open"] += 1  # until the story closes it (it may reach the present)
         app.assign_case_manager(case_id, manager, "caseload rotation", self._by(manager, hour))
         # The ADT trigger that opened the case is how its case manager learned of the stay.
         app.record_information_received(
@@ -202,13 +203,13 @@ class DemoPopulation:
         )
         self.tally.caseload[manager] += 1
         if rng.random() < 0.12:
-            self.tally.cases["declined consent"] += 1
             app.close_case(
                 case_id,
                 ClosureReason.CLIENT_DECLINED,
                 "call the care line at any time if you change your mind",
                 self._by(manager, hour + 1),
             )
+            self.tally.cases.subtract({"open": 1, "declined consent": -1})
             return
         app.give_consent(case_id, "client", "verbal", self._by(manager, hour + 1))
         self._work_case(case_id, manager, hour + 2, focus)
@@ -287,9 +288,7 @@ class DemoPopulation:
                 "call the care line if symptoms return",
                 self._by(manager, hour + 201),
             )
-            self.tally.cases["closed, goals met"] += 1
-        else:
-            self.tally.cases["open"] += 1
+            self.tally.cases.subtract({"open": 1, "closed, goals met": -1})
 
     def _call_client(self, case_id: UUID, manager: str, hour: int) -> None:
         """Phone calls until the client answers, a day apart, three tries at most."""
@@ -427,7 +426,7 @@ def _summary(tally: DemoTally, stored: int, elapsed: float, store: str) -> str:
             f"  cancelled      {tally.cancelled_discharges} discharges cancelled and re-sent",
             f"  cases          {counts(tally.cases)}",
             f"  referrals      {counts(tally.referrals)}",
-            f"  caseload       {counts(tally.caseload)}",
+            f"  clients        {counts(tally.caseload)} (cases per case manager)",
             f"  diagnosed      {counts(tally.diagnoses)} (principal diagnosis at discharge)",
             f"  follow-up      {counts(tally.follow_ups)}",
             f"  events stored  {stored} in {elapsed:.1f} s ({stored / elapsed:.0f} events/s)",
