@@ -28,6 +28,7 @@ from domain.errors import (
     DomainRuleViolation,
     ImplausibleDate,
     InvalidTransition,
+    InvalidValue,
     MergeRefused,
     PatientAlreadyRegistered,
     TransitionAlreadyCancelled,
@@ -71,6 +72,7 @@ class Refusal:
         return f"urn:caretrail:problem:{self.name}"
 
 
+INVALID_VALUE = Refusal(422, "invalid-value", "A value is not acceptable")
 DOMAIN_REFUSALS: dict[type[DomainRuleViolation], Refusal] = {
     ConsentRequired: Refusal(409, "consent-required", "The client's consent is required"),
     CaseIsClosed: Refusal(409, "case-closed", "The case is closed"),
@@ -80,6 +82,7 @@ DOMAIN_REFUSALS: dict[type[DomainRuleViolation], Refusal] = {
         409, "transition-already-cancelled", "The transition was already cancelled"
     ),
     ImplausibleDate: Refusal(422, "implausible-date", "A date contradicts another"),
+    InvalidValue: INVALID_VALUE,
     UnknownReference: Refusal(
         422, "unknown-reference", "The case has no such goal, referral or barrier"
     ),
@@ -99,7 +102,6 @@ ANY_DOMAIN_RULE = Refusal(409, "domain-rule", "Refused by a rule of the case man
 NOT_FOUND = Refusal(404, "not-found", "No such record")
 VERSION_CONFLICT = Refusal(409, "version-conflict", "The record changed since you read it")
 INVALID_REQUEST = Refusal(422, "invalid-request", "The request is malformed")
-INVALID_VALUE = Refusal(422, "invalid-value", "A value is not acceptable")
 PASSWORD_REFUSED = Refusal(422, "password-refused", "The password breaks the password policy")
 IF_MATCH_REQUIRED = Refusal(428, "if-match-required", "Changes need If-Match")
 SIGN_IN_FAILED = Refusal(401, "sign-in-failed", "Sign-in failed")

@@ -23,7 +23,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.alert_rules import Severity
 from domain.calendar import utc_instant
-from domain.errors import DomainRuleViolation, ImplausibleDate, InvalidTransition
+from domain.errors import DomainRuleViolation, ImplausibleDate, require_stated
 from domain.events import Action, CaretrailCreated, CaretrailEvent, recorded, stable_topic
 
 # Alert ids are derived from internal ids only (never from an MRN), so that every scheduler run
@@ -255,8 +255,7 @@ class Alert(Aggregate):
 
     def snooze(self, reason: str, until: datetime, action: Action) -> None:
         self._require_open("snoozed")
-        if not reason.strip():
-            raise InvalidTransition("snoozing an alert needs a reason")
+        require_stated(reason, "snoozing an alert needs a reason")
         if utc_instant(until) <= utc_instant(action.occurred_at):
             raise ImplausibleDate(f"a snooze must end in the future, not at {until.isoformat()}")
         if utc_instant(until) > utc_instant(action.occurred_at) + LONGEST_SNOOZE:
@@ -268,6 +267,8 @@ class Alert(Aggregate):
 
     def escalate(self, escalated_to: str, reason: str, action: Action) -> None:
         self._require_open("escalated")
+        require_stated(escalated_to, "escalating an alert needs whom it goes to")
+        require_stated(reason, "escalating an alert needs a reason")
         if self.escalated_to is None:
             self._record(AlertEscalated, action, escalated_to=escalated_to, reason=reason)
 

@@ -20,6 +20,7 @@ from domain.errors import (
     ImplausibleDate,
     InvalidTransition,
     UnknownReference,
+    require_stated,
 )
 from domain.events import Action, CaretrailCreated, CaretrailEvent, recorded, stable_topic
 
@@ -104,6 +105,9 @@ class AssessedNeed:
     # shown only under the client's Part 2 consent (see domain/access.py). Defaults to False so
     # needs stored before the tag existed read back unchanged.
     part2: bool = False
+
+    def require_valid(self) -> None:
+        require_stated(self.description, f"the {self.domain} need has no description")
 
 
 @dataclass(frozen=True)
@@ -426,6 +430,7 @@ class Case(Aggregate):
     def open(
         cls, case_id: UUID, patient_id: UUID, source: CaseSource, reason: str, action: Action
     ) -> Case:
+        require_stated(reason, "opening a case needs a reason")
         return cls._create(
             CaseOpened,
             id=case_id,
@@ -448,6 +453,8 @@ class Case(Aggregate):
 
     def give_consent(self, given_by: str, method: str, action: Action) -> None:
         self._require_open()
+        require_stated(given_by, "consent needs who gave it: the client or their representative")
+        require_stated(method, "consent needs how it was given")
         if self.consent_active:
             raise InvalidTransition("consent is already active on this case")
         if self.screening is ScreeningResult.NOT_APPROPRIATE:
@@ -458,12 +465,14 @@ class Case(Aggregate):
 
     def withdraw_consent(self, reason: str, action: Action) -> None:
         self._require_open()
+        require_stated(reason, "withdrawing consent needs a reason")
         if not self.consent_active:
             raise InvalidTransition("there is no active consent to withdraw")
         self._record(ConsentWithdrawn, action, reason=reason)
 
     def assign(self, case_manager: str, reason: str, action: Action) -> None:
         self._require_open()
+        require_stated(case_manager, "assigning a case needs the case manager's user id")
         if case_manager == self.case_manager:
             raise InvalidTransition(f"the case is already assigned to {case_manager}")
         self._record(
@@ -483,6 +492,9 @@ class Case(Aggregate):
         action: Action,
     ) -> None:
         self._require_open()
+        require_stated(preferred_language, "an assessment needs the client's preferred language")
+        for need in needs:
+            need.require_valid()
         self._record(
             AssessmentRecorded,
             action,
@@ -517,6 +529,9 @@ class Case(Aggregate):
         self, referral_id: str, service: str, provider: str, reason: str, action: Action
     ) -> None:
         self._require_services_allowed("a referral")
+        require_stated(referral_id, "a referral needs an id")
+        require_stated(service, "a referral needs the service")
+        require_stated(provider, "a referral needs the provider")
         if referral_id in self.referrals:
             raise InvalidTransition(f"referral '{referral_id}' already exists on this case")
         self._record(
@@ -551,6 +566,7 @@ class Case(Aggregate):
         action: Action,
     ) -> None:
         self._require_open()
+        require_stated(contacted, "a contact needs whom it was with")
         self._record(
             ContactLogged, action, mode=mode, outcome=outcome, contacted=contacted, notes=notes
         )
@@ -578,6 +594,7 @@ class Case(Aggregate):
         focus: FollowUpFocus = FollowUpFocus.GENERAL,
     ) -> None:
         self._require_open()
+        require_stated(provider, "a follow-up visit needs the provider seen")
         self._record(
             FollowUpVisitRecorded, action, mode=mode, provider=provider, notes=notes, focus=focus
         )
@@ -587,8 +604,7 @@ class Case(Aggregate):
     ) -> None:
         """Record the receipt of an admission notification or of discharge information."""
         self._require_open()
-        if not received_from.strip():
-            raise InvalidTransition(f"a receipt of {information} needs whom it came from")
+        require_stated(received_from, f"a receipt of {information} needs whom it came from")
         self._record(
             RECEIPT_OF[ReceivedInformation(information)],
             action,
@@ -598,6 +614,8 @@ class Case(Aggregate):
 
     def note_barrier(self, barrier_id: str, description: str, action: Action) -> None:
         self._require_open()
+        require_stated(barrier_id, "a barrier needs an id")
+        require_stated(description, "noting a barrier needs a description")
         if barrier_id in self.barriers:
             raise InvalidTransition(f"barrier '{barrier_id}' is already noted on this case")
         self._record(BarrierNoted, action, barrier_id=barrier_id, description=description)
@@ -609,6 +627,7 @@ class Case(Aggregate):
             raise UnknownReference(f"the case has no barrier '{barrier_id}'")
         if barrier.resolution is not None:
             raise InvalidTransition(f"barrier '{barrier_id}' is already resolved")
+        require_stated(resolution, "resolving a barrier needs the resolution")
         self._record(BarrierResolved, action, barrier_id=barrier_id, resolution=resolution)
 
     def evaluate_goal(
@@ -618,16 +637,15 @@ class Case(Aggregate):
         if self.plan_of_care is None:
             raise UnknownReference("the case has no plan of care yet")
         self.plan_of_care.goal(goal_id)
-        if not evidence.strip():
-            raise InvalidTransition("a goal evaluation needs evidence")
+        require_stated(evidence, "a goal evaluation needs evidence")
         self._record(GoalEvaluated, action, goal_id=goal_id, outcome=outcome, evidence=evidence)
 
     def close(self, reason: ClosureReason, post_closure_direction: str, action: Action) -> None:
         self._require_open()
-        if not post_closure_direction.strip():
-            raise InvalidTransition(
-                "closing a case needs the direction given to the client if conditions change"
-            )
+        require_stated(
+            post_closure_direction,
+            "closing a case needs the direction given to the client if conditions change",
+        )
         self._record(
             CaseClosed, action, reason=reason, post_closure_direction=post_closure_direction
         )
@@ -635,6 +653,7 @@ class Case(Aggregate):
     def reopen(self, reason: str, action: Action) -> None:
         if not self.is_closed:
             raise InvalidTransition("only a closed case can be reopened")
+        require_stated(reason, "reopening a case needs a reason")
         self._record(CaseReopened, action, reason=reason)
 
     def referral(self, referral_id: str) -> Referral:

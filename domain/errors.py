@@ -25,6 +25,20 @@ class TransitionAlreadyCancelled(DomainRuleViolation):
     """A cancel named a transition that an earlier cancel already voided."""
 
 
+class InvalidValue(DomainRuleViolation):
+    """A value that is never acceptable, whatever the state: blank where something must be said.
+
+    Value objects check the rules they did not always have in `require_valid`, which aggregates
+    call on what a command enters, not on construction: values stored before a rule existed must
+    still read back from the event store."""
+
+
+def require_stated(text: str, refusal: str) -> None:
+    """Refuse blank text where a step must say something; `refusal` says what is missing."""
+    if not text.strip():
+        raise InvalidValue(refusal)
+
+
 class ImplausibleDate(DomainRuleViolation):
     """A date or time contradicts another one (discharge before admission, a past target)."""
 

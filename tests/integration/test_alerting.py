@@ -9,7 +9,7 @@ import pytest
 
 from domain.alert import AlertCause, AlertIsClosed, AlertState, AlertStep, AlertWork
 from domain.alert_rules import Severity
-from domain.errors import InvalidTransition
+from domain.errors import InvalidValue
 from services.alerting import AlertService
 from services.application import CareTrail, Provenance
 from services.errors import NotFound, VersionConflict
@@ -70,7 +70,7 @@ def test_a_snooze_without_a_reason_or_on_a_stale_version_is_refused(
 ) -> None:
     service = AlertService(app)
     alert_id = raised(service).alert_id
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidValue):
         service.snooze(alert_id, "", clock() + timedelta(hours=4), NURSE)
     service.acknowledge(alert_id, "", NURSE)
     with pytest.raises(VersionConflict):

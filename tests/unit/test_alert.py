@@ -25,7 +25,7 @@ from domain.alert import (
     alert_id_for,
 )
 from domain.alert_rules import Severity
-from domain.errors import ImplausibleDate, InvalidTransition
+from domain.errors import ImplausibleDate, InvalidValue
 from domain.events import Action
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -126,7 +126,7 @@ def test_a_closed_alert_cannot_be_acknowledged_snoozed_or_escalated(close: str) 
 
 def test_a_snooze_needs_a_reason_and_a_future_end() -> None:
     alert = raised()
-    with pytest.raises(InvalidTransition, match="reason"):
+    with pytest.raises(InvalidValue, match="reason"):
         alert.snooze("  ", NOW + timedelta(days=1), at(1, "cm.chen"))
     with pytest.raises(ImplausibleDate):
         alert.snooze("client asked", NOW + timedelta(hours=1), at(1, "cm.chen"))
@@ -142,6 +142,20 @@ def test_a_snooze_lasts_two_weeks_at_most_because_a_snoozed_alert_is_not_escalat
         alert.snooze("on leave", NOW + timedelta(days=14, hours=1, seconds=1), at(1, "cm.chen"))
     alert.snooze("on leave", NOW + timedelta(days=14, hours=1), at(1, "cm.chen"))
     assert alert.snoozed_until == NOW + timedelta(days=14, hours=1)
+
+
+@pytest.mark.parametrize(
+    ("escalated_to", "reason", "missing"),
+    [("", "overdue", "whom"), (" ", "overdue", "whom"), ("supervisor", "", "a reason")],
+)
+def test_an_escalation_says_whom_it_goes_to_and_why_as_a_snooze_says_why(
+    escalated_to: str, reason: str, missing: str
+) -> None:
+    alert = raised()
+    with pytest.raises(InvalidValue, match=missing):
+        alert.escalate(escalated_to, reason, at(1, "cm.chen"))
+    assert new_events(alert) == []
+    assert alert.escalated_to is None
 
 
 def test_escalation_resolution_and_retraction_happen_once() -> None:

@@ -60,6 +60,7 @@ from domain.errors import (
     ConsentRequired,
     ImplausibleDate,
     InvalidTransition,
+    InvalidValue,
     UnknownReference,
 )
 from domain.events import Action, CaretrailEvent
@@ -681,13 +682,6 @@ def test_reopen_of_an_open_case_is_refused() -> None:
         case.reopen("just in case", later(3))
 
 
-@pytest.mark.parametrize("direction", ["", "   "])
-def test_close_needs_post_closure_direction(direction: str) -> None:
-    case = consented_case()
-    with refused(InvalidTransition, case):
-        case.close(ClosureReason.GOALS_MET, direction, later(3))
-
-
 # --- assignment -----------------------------------------------------------------------------------
 
 
@@ -994,14 +988,6 @@ def test_goal_evaluation_of_an_unknown_goal_is_refused() -> None:
         case.evaluate_goal("g404", GoalOutcome.MET, "no admissions", later(6))
 
 
-@pytest.mark.parametrize("evidence", ["", "   "])
-def test_goal_evaluation_needs_evidence(evidence: str) -> None:
-    case = case_with_services()
-    with refused(InvalidTransition, case):
-        case.evaluate_goal("g1", GoalOutcome.PARTIALLY_MET, evidence, later(6))
-    assert case.goal_outcomes == {}
-
-
 @pytest.mark.parametrize("outcome", list(GoalOutcome))
 def test_goal_outcomes(outcome: GoalOutcome) -> None:
     case = case_with_services()
@@ -1024,10 +1010,66 @@ def test_zero_medication_discrepancies_are_recorded() -> None:
     assert event.discrepancies_found == 0
 
 
-@pytest.mark.parametrize("received_from", ["", "   "])
-def test_a_receipt_must_say_whom_it_came_from(received_from: str) -> None:
-    case = consented_case()
-    with refused(InvalidTransition, case):
-        case.record_information_received(
-            ReceivedInformation.DISCHARGE_INFORMATION, received_from, "", later(3)
-        )
+# --- what a step must state -----------------------------------------------------------------------
+
+
+def test_opening_a_case_needs_a_reason() -> None:
+    with pytest.raises(InvalidValue, match="opening a case needs a reason"):
+        Case.open(CASE_ID, PATIENT_ID, CaseSource.REFERRAL, " ", action())
+
+
+# Each step's detail that must not be blank, as (a case ready for the step, the step given it).
+STATED: dict[str, tuple[Callable[[], Case], Callable[[Case, str, Action], None]]] = {
+    "who consented": (new_case, lambda c, t, a: c.give_consent(t, "verbal", a)),
+    "how consent was given": (new_case, lambda c, t, a: c.give_consent("client", t, a)),
+    "why consent was withdrawn": (consented_case, lambda c, t, a: c.withdraw_consent(t, a)),
+    "the case manager": (new_case, lambda c, t, a: c.assign(t, "coverage", a)),
+    "the preferred language": (
+        new_case, lambda c, t, a: c.record_assessment(NEEDS, t, False, "", a)
+    ),
+    "the need": (
+        new_case,
+        lambda c, t, a: c.record_assessment(
+            [AssessedNeed(AssessmentDomain.HOUSING, t)], "en", False, "", a
+        ),
+    ),
+    "the referral id": (consented_case, lambda c, t, a: c.refer(t, "meals", "MoW", "", a)),
+    "the referred service": (consented_case, lambda c, t, a: c.refer("r1", t, "MoW", "", a)),
+    "the provider referred to": (consented_case, lambda c, t, a: c.refer("r1", "meals", t, "", a)),
+    "whom a contact was with": (
+        new_case,
+        lambda c, t, a: c.log_contact(ContactMode.PHONE, ContactOutcome.SUCCESSFUL, t, "", a),
+    ),
+    "the provider seen": (
+        new_case, lambda c, t, a: c.record_follow_up_visit(ContactMode.PHONE, t, "", a)
+    ),
+    "whom information came from": (
+        new_case,
+        lambda c, t, a: c.record_information_received(
+            ReceivedInformation.DISCHARGE_INFORMATION, t, "", a
+        ),
+    ),
+    "the barrier id": (new_case, lambda c, t, a: c.note_barrier(t, "no scale", a)),
+    "the barrier": (new_case, lambda c, t, a: c.note_barrier("b1", t, a)),
+    "the resolution": (case_with_services, lambda c, t, a: c.resolve_barrier("b1", t, a)),
+    "the evidence": (
+        case_with_services, lambda c, t, a: c.evaluate_goal("g1", GoalOutcome.MET, t, a)
+    ),
+    "the direction after closure": (
+        consented_case, lambda c, t, a: c.close(ClosureReason.GOALS_MET, t, a)
+    ),
+    "why the case is reopened": (closed_case, lambda c, t, a: c.reopen(t, a)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("blank", ["", " \t "])
+@pytest.mark.parametrize("detail", STATED)
+def test_a_step_needs_its_details_stated(detail: str, blank: str) -> None:
+    make_case, step = STATED[detail]
+    case = make_case()
+    before = case.version
+    with refused(InvalidValue, case):
+        step(case, blank, later(7))
+
+    step(case, "stated", later(7))  # proves the blank was the only reason
+    assert case.version == before + 1
