@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain.case import Goal, Intervention
+from domain.case import LEAST_URGENT, MOST_URGENT, Goal, Intervention
 
 
 class GoalInput(BaseModel):
@@ -17,7 +17,7 @@ class GoalInput(BaseModel):
     goal_id: str = Field(min_length=1)
     description: str = Field(min_length=1)
     measure: str = Field(min_length=1, description="how progress is measured")
-    priority: int = Field(ge=1, le=9, description="1 is the most urgent")
+    priority: int = Field(ge=MOST_URGENT, le=LEAST_URGENT, description="1 is the most urgent")
     target_date: date
 
 

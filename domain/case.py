@@ -19,10 +19,14 @@ from domain.errors import (
     ConsentRequired,
     ImplausibleDate,
     InvalidTransition,
+    InvalidValue,
     UnknownReference,
     require_stated,
 )
 from domain.events import Action, CaretrailCreated, CaretrailEvent, recorded, stable_topic
+
+# Priorities of needs and goals; the API and the CLI's plan file take the same range.
+MOST_URGENT, LEAST_URGENT = 1, 5
 
 
 class CaseSource(StrEnum):
@@ -108,6 +112,7 @@ class AssessedNeed:
 
     def require_valid(self) -> None:
         require_stated(self.description, f"the {self.domain} need has no description")
+        _require_priority(self.priority, f"the {self.domain} need")
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,9 @@ class Goal:
     measure: str
     priority: int
     target_date: date
+
+    def require_valid(self) -> None:
+        _require_priority(self.priority, f"goal '{self.goal_id}'")
 
 
 @dataclass(frozen=True)
@@ -690,6 +698,7 @@ def _check_plan(
     kept_goals = set(previous.goals) if previous else set()
     kept_interventions = set(previous.interventions) if previous else set()
     for goal in goals:
+        goal.require_valid()
         if goal not in kept_goals and goal.target_date < today:
             raise ImplausibleDate(
                 f"goal '{goal.goal_id}' target date {goal.target_date} is in the past"
@@ -711,3 +720,10 @@ def _check_plan(
 def _require_unique(what: str, ids: list[str]) -> None:
     if len(set(ids)) != len(ids):
         raise InvalidTransition(f"{what} ids in a plan must be unique")
+
+
+def _require_priority(priority: int, of: str) -> None:
+    if not MOST_URGENT <= priority <= LEAST_URGENT:
+        raise InvalidValue(
+            f"priority {priority} of {of} is not from {MOST_URGENT} (most urgent) to {LEAST_URGENT}"
+        )

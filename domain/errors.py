@@ -26,7 +26,8 @@ class TransitionAlreadyCancelled(DomainRuleViolation):
 
 
 class InvalidValue(DomainRuleViolation):
-    """A value that is never acceptable, whatever the state: blank where something must be said.
+    """A value that is never acceptable, whatever the state: blank where something must be said,
+    or outside its range.
 
     Value objects check the rules they did not always have in `require_valid`, which aggregates
     call on what a command enters, not on construction: values stored before a rule existed must

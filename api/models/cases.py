@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from api.models.common import Command, Day, Moment, Name, Reference, Statement, Text, Username
 from domain.case import (
+    LEAST_URGENT,
+    MOST_URGENT,
     AssessedNeed,
     AssessmentDomain,
     AssessmentRecorded,
@@ -29,7 +31,7 @@ from domain.case import (
 from domain.events import CaretrailEvent, event_payload
 from services.application import CareTrail, Provenance
 
-Priority = Field(default=2, ge=1, le=5, description="1 is the most urgent")
+Priority = Field(default=2, ge=MOST_URGENT, le=LEAST_URGENT, description="1 is the most urgent")
 
 
 class CaseStep(Command):

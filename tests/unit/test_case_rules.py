@@ -16,6 +16,8 @@ from uuid import UUID
 import pytest
 
 from domain.case import (
+    LEAST_URGENT,
+    MOST_URGENT,
     REFERRAL_ANSWERABLE_FROM,
     AdmissionNotificationReceived,
     AssessedNeed,
@@ -867,6 +869,30 @@ def test_revision_needs_a_reason(reason: str) -> None:
     case.revise_plan([GOAL_READMISSION], [CALLS], "", later(3))
     with refused(InvalidTransition, case):
         case.revise_plan([GOAL_READMISSION, GOAL_MEDS], [CALLS], reason, later(4))
+
+
+@pytest.mark.parametrize("priority", [MOST_URGENT - 1, LEAST_URGENT + 1, 9])
+def test_need_and_goal_priorities_run_from_most_to_least_urgent(priority: int) -> None:
+    case = consented_case()
+    need = AssessedNeed(AssessmentDomain.HOUSING, "unstable housing", priority)
+    with refused(InvalidValue, case):
+        case.record_assessment([*NEEDS, need], "en", False, "", later(3))
+    with refused(InvalidValue, case):
+        case.revise_plan(
+            [GOAL_READMISSION, replace(GOAL_MEDS, priority=priority)], [], "", later(3)
+        )
+
+
+@pytest.mark.parametrize("priority", [MOST_URGENT, LEAST_URGENT])
+def test_the_most_and_least_urgent_priorities_are_taken(priority: int) -> None:
+    case = consented_case()
+    case.record_assessment(
+        [AssessedNeed(AssessmentDomain.HOUSING, "unstable housing", priority)], "en", False, "",
+        later(3),
+    )  # fmt: skip
+    case.revise_plan([replace(GOAL_MEDS, priority=priority)], [], "", later(4))
+    assert case.assessments == 1
+    assert case.plan_of_care is not None
 
 
 def test_revision_never_overwrites_earlier_versions() -> None:

@@ -1,4 +1,5 @@
-"""Stored events and aggregates are named by stable topics, never by where the code lives.
+"""Stored events and aggregates are named by stable topics, never by where the code lives, and
+read back whatever rules came after them.
 
 Also the command context every event is made from (`Action`).
 """
@@ -11,17 +12,27 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import JSONTranscoder
 from eventsourcing.utils import get_topic, resolve_topic
 
 import domain.case
 import domain.encounter
 import domain.events
 import domain.patient
-from domain.case import Case, CaseSource, ReferralStatusChanged, TransitionInformationReceived
+from domain.case import (
+    AssessedNeed,
+    AssessmentDomain,
+    Case,
+    CaseSource,
+    Goal,
+    ReferralStatusChanged,
+    TransitionInformationReceived,
+)
 from domain.encounter import Encounter, PatientClass, TransitionEvent
 from domain.errors import ImplausibleDate
 from domain.events import CLOCK_DRIFT, Action, CaretrailCreated, CaretrailEvent
 from domain.patient import Demographics, Identifier, Patient
+from services.transcodings import register_domain_transcodings
 
 DOMAIN_MODULES = {
     module.__name__ for module in (domain.events, domain.patient, domain.encounter, domain.case)
@@ -165,6 +176,18 @@ def test_created_events_name_the_aggregate_by_its_stable_topic() -> None:
         "caretrail.EncounterRegistered",
         "caretrail.CaseOpened",
     ]
+
+
+def test_values_stored_before_a_rule_existed_still_read_back() -> None:
+    """Rules added later are checked on what commands enter: a stored value breaking one must
+    still decode, or every read of its patient, case and log position would fail."""
+    transcoder = JSONTranscoder()
+    register_domain_transcodings(transcoder)
+    stored = [
+        AssessedNeed(AssessmentDomain.HOUSING, "", priority=9),
+        Goal("g1", "Walk daily", "days per week", 9, WHEN.date()),
+    ]
+    assert transcoder.decode(transcoder.encode(stored)) == stored
 
 
 # --- Action -------------------------------------------------------------------------------------
