@@ -697,6 +697,11 @@ def _check_plan(
     _require_unique("intervention", [item.intervention_id for item in interventions])
     kept_goals = set(previous.goals) if previous else set()
     kept_interventions = set(previous.interventions) if previous else set()
+    if previous and (set(goals), set(interventions)) == (kept_goals, kept_interventions):
+        raise InvalidTransition(
+            f"the plan of care already says this (version {previous.version}); a revision must "
+            "change a goal or an intervention"
+        )
     for goal in goals:
         goal.require_valid()
         if goal not in kept_goals and goal.target_date < today:

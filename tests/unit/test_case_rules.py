@@ -785,6 +785,7 @@ def test_past_is_judged_by_clinical_date_not_recorded_date() -> None:
 # A 30-day review on April 5th: by then g1 (target March 31st) and i1 (due March 8th) are overdue.
 APRIL_5 = action(datetime(2024, 4, 5, 10, 0, tzinfo=UTC))
 NEW_PILLBOX = Intervention("i2", "g2", "Pillbox set-up", "rn.okafor", date(2024, 4, 10))
+NEW_HOME_VISIT = Intervention("i3", "g1", "Home visit", "rn.okafor", date(2024, 4, 12))
 
 
 def overdue_plan() -> Case:
@@ -797,7 +798,7 @@ def overdue_plan() -> Case:
 @pytest.mark.parametrize(
     ("goals", "interventions"),
     [
-        pytest.param([GOAL_READMISSION], [CALLS], id="all kept"),
+        pytest.param([GOAL_READMISSION], [CALLS, NEW_HOME_VISIT], id="all kept, one added"),
         pytest.param([GOAL_READMISSION], [], id="intervention dropped"),
         pytest.param(
             [GOAL_MEDS, GOAL_READMISSION], [NEW_PILLBOX, CALLS], id="kept and new, reordered"
@@ -869,6 +870,23 @@ def test_revision_needs_a_reason(reason: str) -> None:
     case.revise_plan([GOAL_READMISSION], [CALLS], "", later(3))
     with refused(InvalidTransition, case):
         case.revise_plan([GOAL_READMISSION, GOAL_MEDS], [CALLS], reason, later(4))
+
+
+@pytest.mark.parametrize(
+    ("goals", "interventions"),
+    [
+        pytest.param([GOAL_READMISSION, GOAL_MEDS], [CALLS, PILLBOX], id="same"),
+        pytest.param([GOAL_MEDS, GOAL_READMISSION], [PILLBOX, CALLS], id="same, reordered"),
+    ],
+)
+def test_a_revision_that_changes_nothing_is_refused(
+    goals: list[Goal], interventions: list[Intervention]
+) -> None:
+    case = consented_case()
+    case.revise_plan([GOAL_READMISSION, GOAL_MEDS], [CALLS, PILLBOX], "", later(3))
+    with refused(InvalidTransition, case):
+        case.revise_plan(goals, interventions, "same plan", later(4))
+    assert len(case.plans) == 1
 
 
 @pytest.mark.parametrize("priority", [MOST_URGENT - 1, LEAST_URGENT + 1, 9])
