@@ -7,13 +7,14 @@ interventions) need active consent; a closed case accepts nothing but a reopen.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.calendar import utc_instant
 from domain.errors import (
     CaseIsClosed,
     ConsentRequired,
@@ -191,6 +192,8 @@ class CaseOpened(CaretrailCreated):
         aggregate.goal_outcomes = {}
         aggregate.contacts = 0
         aggregate.closure = None
+        aggregate.opened_at = self.occurred_at
+        aggregate.closed_at = None
 
 
 class ClientScreened(CaretrailEvent):
@@ -403,6 +406,7 @@ class CaseClosed(CaretrailEvent):
 
     def apply(self, aggregate: Case) -> None:
         aggregate.closure = ClosureReason(self.reason)
+        aggregate.closed_at = self.occurred_at
         # Consent covers one episode of case management; a reopened case asks again.
         aggregate.consent_active = False
 
@@ -413,6 +417,7 @@ class CaseReopened(CaretrailEvent):
 
     def apply(self, aggregate: Case) -> None:
         aggregate.closure = None
+        aggregate.closed_at = None
 
 
 @stable_topic("caretrail.Case")
@@ -433,6 +438,8 @@ class Case(Aggregate):
         goal_outcomes: dict[str, GoalOutcome]
         contacts: int
         closure: ClosureReason | None
+        opened_at: datetime  # clinical times (occurred_at), not created_on or modified_on
+        closed_at: datetime | None
 
     @classmethod
     def open(
@@ -659,9 +666,14 @@ class Case(Aggregate):
         )
 
     def reopen(self, reason: str, action: Action) -> None:
-        if not self.is_closed:
+        if self.closed_at is None:
             raise InvalidTransition("only a closed case can be reopened")
         require_stated(reason, "reopening a case needs a reason")
+        if utc_instant(action.occurred_at) < utc_instant(self.closed_at):
+            raise ImplausibleDate(
+                f"the case was closed {_as_seen_by(action, self.closed_at)}; it cannot be "
+                f"reopened before that, at {_as_seen_by(action, action.occurred_at)}"
+            )
         self._record(CaseReopened, action, reason=reason)
 
     def referral(self, referral_id: str) -> Referral:
@@ -671,7 +683,15 @@ class Case(Aggregate):
             raise UnknownReference(f"the case has no referral '{referral_id}'") from None
 
     def _record(self, event_class: type[CaretrailEvent], action: Action, **facts: object) -> None:
+        self._require_since_opening(action)
         self.trigger_event(event_class, **facts, **recorded(action, self.patient_id))
+
+    def _require_since_opening(self, action: Action) -> None:
+        if utc_instant(action.occurred_at) < utc_instant(self.opened_at):
+            raise ImplausibleDate(
+                f"the case was opened {_as_seen_by(action, self.opened_at)}; nothing on it can "
+                f"have happened before that, at {_as_seen_by(action, action.occurred_at)}"
+            )
 
     def _require_open(self) -> None:
         if self.is_closed:
@@ -725,6 +745,11 @@ def _check_plan(
 def _require_unique(what: str, ids: list[str]) -> None:
     if len(set(ids)) != len(ids):
         raise InvalidTransition(f"{what} ids in a plan must be unique")
+
+
+def _as_seen_by(action: Action, moment: datetime) -> str:
+    """`moment` in the time zone of the clinical time the person acting gave."""
+    return moment.astimezone(action.occurred_at.tzinfo).isoformat(timespec="seconds")
 
 
 def _require_priority(priority: int, of: str) -> None:

@@ -274,6 +274,15 @@ def test_every_refusal_is_a_problem_with_its_own_type(api: Api, team: Team, name
     assert_problem(act(Scene(api, team, api.case_of("cm.rivera"))), status, name)
 
 
+def test_a_step_dated_before_the_case_was_opened_is_refused(api: Api, team: Team) -> None:
+    scene = Scene(api, team, api.case_of("cm.rivera"))
+    contact = {"mode": "phone", "outcome": "successful", "contacted": "client"}
+    response = scene.post("/contacts", contact | {"occurred_at": "1900-01-01T00:00:00Z"})
+
+    problem = assert_problem(response, 422, "implausible-date")
+    assert "nothing on it can have happened before that" in problem["detail"]
+
+
 def test_a_malformed_request_names_each_bad_field(api: Api, team: Team) -> None:
     response = Scene(api, team, api.case_of("cm.rivera")).post(
         "/contacts", {"mode": "carrier pigeon", "outcome": "successful", "contacted": "\x00"}

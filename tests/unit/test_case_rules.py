@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -70,6 +71,7 @@ from domain.events import Action, CaretrailEvent
 PATIENT_ID = UUID("0b7e6a4e-1f1d-4c11-9d2a-6f1f3c1e0a01")
 CASE_ID = UUID("5d0c2f3a-8a55-4e3f-b0f4-2b6f1c9d7e02")
 OPENED_AT = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+NEW_YORK = ZoneInfo("America/New_York")
 TODAY = OPENED_AT.date()
 
 GOAL_READMISSION = Goal(
@@ -1117,3 +1119,49 @@ def test_a_step_needs_its_details_stated(detail: str, blank: str) -> None:
 
     step(case, "stated", later(7))  # proves the blank was the only reason
     assert case.version == before + 1
+
+
+# --- clinical time: nothing happens to a case before it is opened -------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_no_step_can_have_happened_before_the_case_was_opened(command: str) -> None:
+    case = closed_case()
+    case.reopen("client called back", later(7))
+    if command in PREPARE_REOPENED:
+        PREPARE_REOPENED[command](case)
+    with refused(ImplausibleDate, case):
+        COMMANDS[command](case, action(OPENED_AT - timedelta(seconds=1)))
+
+
+def test_steps_are_placed_by_instant_even_in_the_repeated_hour() -> None:
+    """New York's clocks went back at 02:00 on November 3rd, 2024: 01:10 the second time (EST)
+    came 40 minutes after 01:30 the first time (EDT), though its clock reads less."""
+    first = datetime(2024, 11, 3, 1, 30, tzinfo=NEW_YORK)
+    second = datetime(2024, 11, 3, 1, 10, fold=1, tzinfo=NEW_YORK)
+    case = Case.open(CASE_ID, PATIENT_ID, CaseSource.REFERRAL, "PCP referral", action(first))
+    case.screen(ScreeningResult.APPROPRIATE, "", action(second))
+    assert case.screening is ScreeningResult.APPROPRIATE
+
+
+def test_the_opening_is_its_clinical_time_not_when_it_was_recorded() -> None:
+    typed_in_later = action(OPENED_AT, recorded_at=OPENED_AT + timedelta(days=2))
+    case = Case.open(CASE_ID, PATIENT_ID, CaseSource.REFERRAL, "PCP referral", typed_in_later)
+    case.screen(ScreeningResult.APPROPRIATE, "", later(1))
+    assert case.opened_at == OPENED_AT
+
+
+def test_a_reopen_cannot_have_happened_before_the_close_it_undoes() -> None:
+    case = closed_case()  # closed at hour 6
+    with refused(ImplausibleDate, case):
+        case.reopen("readmitted", later(5))
+    case.reopen("readmitted", later(6))
+    assert not case.is_closed
+
+
+def test_a_second_reopen_is_judged_against_the_second_close() -> None:
+    case = closed_case()
+    case.reopen("client called back", later(7))
+    case.close(ClosureReason.MOVED, "call the county line", later(9))
+    with refused(ImplausibleDate, case):
+        case.reopen("readmitted", later(8))
