@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import MergeRefused
+from domain.calendar import utc_instant
+from domain.errors import ImplausibleDate, MergeRefused, require_stated
 from domain.events import Action, CaretrailCreated, CaretrailEvent, recorded, stable_topic
+
+# A birth date is a day in no particular zone: plausible once that day has begun anywhere, and
+# UTC+14 begins every day first.
+EARLIEST_ZONE_OFFSET = timedelta(hours=14)
 
 
 @dataclass(frozen=True)
@@ -131,8 +136,24 @@ class Patient(Aggregate):
         demographics: Demographics,
         action: Action,
     ) -> Patient:
+        """Registration at intake: whoever registers a patient knows their name."""
+        require_stated(demographics.family_name, "registering a patient needs their family name")
+        require_stated(demographics.given_name, "registering a patient needs their given name")
+        return cls.register_from_feed(patient_id, identifiers, demographics, action)
+
+    @classmethod
+    def register_from_feed(
+        cls,
+        patient_id: UUID,
+        identifiers: list[Identifier],
+        demographics: Demographics,
+        action: Action,
+    ) -> Patient:
+        """Registration by an ADT message, whose PID-5 may be empty: the patient's transitions,
+        and the deadlines they start, are recorded all the same."""
         if not identifiers:
             raise ValueError("a patient needs at least one identifier")
+        _require_born_by(demographics, action.occurred_at)
         return cls._create(
             PatientRegistered,
             id=patient_id,
@@ -143,6 +164,7 @@ class Patient(Aggregate):
 
     def update_demographics(self, demographics: Demographics, action: Action) -> None:
         self._require_active()
+        _require_born_by(demographics, action.occurred_at)
         self.trigger_event(
             DemographicsUpdated, demographics=demographics, **recorded(action, self.id)
         )
@@ -185,3 +207,12 @@ class Patient(Aggregate):
             raise MergeRefused(
                 f"patient {self.id} was merged into {self.merged_into}; record it there"
             )
+
+
+def _require_born_by(demographics: Demographics, moment: datetime) -> None:
+    born = demographics.birth_date
+    if born is not None and born > (utc_instant(moment) + EARLIEST_ZONE_OFFSET).date():
+        raise ImplausibleDate(
+            f"birth date {born} is after {moment.date()}, when this happened: a patient is born "
+            "before anything is recorded about them"
+        )

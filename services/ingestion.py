@@ -629,7 +629,7 @@ class _MessageWork:
         return patient
 
     def register_patient(self, person: PersonFacts) -> Patient:
-        patient = Patient.register(
+        patient = Patient.register_from_feed(
             uuid4(),
             [*person.identifiers, *person.other_identifiers],
             person.demographics or Demographics("", ""),

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from domain.errors import MergeRefused
+from domain.errors import ImplausibleDate, InvalidValue, MergeRefused
 from domain.events import Action
 from domain.patient import (
     Demographics,
@@ -130,6 +130,47 @@ def test_identifier_needs_value_and_authority(value: str, authority: str) -> Non
 
 def test_identifier_defaults_to_medical_record_number() -> None:
     assert Identifier("MRN100", "MERCY").identifier_type == "MR"
+
+
+@pytest.mark.parametrize(
+    "demographics",
+    [Demographics("", "Jane"), Demographics("Doe", "  "), Demographics("", "")],
+    ids=repr,
+)
+def test_registration_at_intake_needs_family_and_given_name(demographics: Demographics) -> None:
+    with pytest.raises(InvalidValue, match="registering a patient needs their"):
+        Patient.register(SURVIVOR_ID, [MRN_SURVIVOR], demographics, at(0))
+
+
+def test_the_feed_may_register_a_patient_it_knows_by_identifiers_only() -> None:
+    """PID-5 may be empty; the patient's admission must be recorded, and its deadlines run."""
+    patient = Patient.register_from_feed(SURVIVOR_ID, [MRN_SURVIVOR], Demographics("", ""), at(0))
+    assert patient.demographics == Demographics("", "")
+
+
+BORN_ON_REGISTRATION_DAY = Demographics("Doe", "Baby", REGISTERED_AT.date())
+BORN_THE_DAY_AFTER = Demographics("Doe", "Baby", REGISTERED_AT.date() + timedelta(days=1))
+BORN_TWO_DAYS_AFTER = Demographics("Doe", "Baby", REGISTERED_AT.date() + timedelta(days=2))
+
+
+def test_a_patient_is_born_before_anything_is_recorded_about_them() -> None:
+    with pytest.raises(ImplausibleDate, match="birth date"):
+        Patient.register(SURVIVOR_ID, [MRN_SURVIVOR], BORN_TWO_DAYS_AFTER, at(0))
+    with pytest.raises(ImplausibleDate, match="birth date"):
+        Patient.register_from_feed(SURVIVOR_ID, [MRN_SURVIVOR], BORN_TWO_DAYS_AFTER, at(0))
+    patient = register()
+    with refused(ImplausibleDate, patient):
+        patient.update_demographics(BORN_TWO_DAYS_AFTER, at(1))
+
+
+def test_a_newborn_is_registered_on_its_birth_day_in_any_time_zone() -> None:
+    """At 10:00 UTC on March 1st it is midnight, March 2nd, at UTC+14: from then on a birth date
+    of March 2nd can be right somewhere."""
+    newborn = Patient.register(SURVIVOR_ID, [MRN_SURVIVOR], BORN_ON_REGISTRATION_DAY, at(0))
+    with refused(ImplausibleDate, newborn):
+        newborn.update_demographics(BORN_THE_DAY_AFTER, at(1.99))
+    newborn.update_demographics(BORN_THE_DAY_AFTER, at(2))
+    assert newborn.demographics == BORN_THE_DAY_AFTER
 
 
 # --- updates --------------------------------------------------------------------------------------
