@@ -27,7 +27,7 @@ class TransitionAlreadyCancelled(DomainRuleViolation):
 
 class InvalidValue(DomainRuleViolation):
     """A value that is never acceptable, whatever the state: blank where something must be said,
-    or outside its range.
+    outside its range, or an identifier as no feed would send it.
 
     Value objects check the rules they did not always have in `require_valid`, which aggregates
     call on what a command enters, not on construction: values stored before a rule existed must

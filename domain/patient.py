@@ -10,9 +10,10 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.calendar import utc_instant
-from domain.errors import ImplausibleDate, MergeRefused, require_stated
+from domain.errors import ImplausibleDate, InvalidValue, MergeRefused, require_stated
 from domain.events import Action, CaretrailCreated, CaretrailEvent, recorded, stable_topic
 
+HL7_DELIMITERS = "|^~\\&"
 # A birth date is a day in no particular zone: plausible once that day has begun anywhere, and
 # UTC+14 begins every day first.
 EARLIEST_ZONE_OFFSET = timedelta(hours=14)
@@ -28,7 +29,26 @@ class Identifier:
 
     def __post_init__(self) -> None:
         if not self.value.strip() or not self.assigning_authority.strip():
-            raise ValueError("an identifier needs a value and an assigning authority")
+            raise InvalidValue("an identifier needs a value and an assigning authority")
+
+    def require_valid(self) -> None:
+        """Patients are matched on the exact value and authority, so an identifier must be
+        written as the feed's PID-3 carries it."""
+        # A refusal names the authority, never the value: it reaches ACKs and the quarantine.
+        for text, named in (
+            (self.assigning_authority, f"assigning authority '{self.assigning_authority}'"),
+            (self.value, f"the {self.assigning_authority} identifier"),
+        ):
+            if text != text.strip():
+                raise InvalidValue(
+                    f"{named} has blanks around it; give it without them, as the hospital's "
+                    "system writes it"
+                )
+            if any(delimiter in text for delimiter in HL7_DELIMITERS):
+                raise InvalidValue(
+                    f"{named} holds HL7 delimiters ({' '.join(HL7_DELIMITERS)}); give the value "
+                    "alone, not an HL7 field"
+                )
 
 
 @dataclass(frozen=True)
@@ -153,6 +173,8 @@ class Patient(Aggregate):
         and the deadlines they start, are recorded all the same."""
         if not identifiers:
             raise ValueError("a patient needs at least one identifier")
+        for identifier in identifiers:
+            identifier.require_valid()
         _require_born_by(demographics, action.occurred_at)
         return cls._create(
             PatientRegistered,
@@ -171,8 +193,9 @@ class Patient(Aggregate):
 
     def add_identifier(self, identifier: Identifier, action: Action) -> None:
         self._require_active()
-        if identifier in self.identifiers:
+        if identifier in self.identifiers:  # held already, perhaps from before the rules below
             return
+        identifier.require_valid()
         self.trigger_event(IdentifierAdded, identifier=identifier, **recorded(action, self.id))
 
     def merge_into(self, survivor: Patient, action: Action) -> None:

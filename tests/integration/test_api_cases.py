@@ -248,6 +248,10 @@ REFUSALS: dict[str, tuple[int, Callable[[Scene], Any]]] = {
     )[-1]),
     "invalid-transition": (409, lambda s: s.post("/consent", {"given_by": "c", "method": "oral"})),
     "implausible-date": (422, lambda s: s.post("/plan-revisions", plan(s.api, days=-3))),
+    "invalid-value": (422, lambda s: s.team.rivera.post("/api/v1/patients", json={
+        "identifiers": [{"value": " MRN-78", "assigning_authority": "GENHOSP"}],
+        "family_name": "Nguyen", "given_name": "Linh",
+    })),
     "unknown-reference": (422, lambda s: s.post(
         "/barrier-resolutions", {"barrier_id": "nope", "resolution": "n/a"}
     )),

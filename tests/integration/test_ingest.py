@@ -447,6 +447,22 @@ def test_identifiers_of_two_patients_in_one_pid_3_are_refused(receiver_on: OpenR
     assert len(stored_events(receiver.service.app)) == count
 
 
+def test_an_identifier_holding_an_escaped_hl7_delimiter_is_refused_without_naming_it(
+    receiver_on: OpenReceiver,
+) -> None:
+    receiver = receiver_on("memory://")
+    escaped = fixture_bytes("epic_a01_admit_inpatient").replace(
+        b"E1048823^^^EPIC", b"E1048\\S\\823^^^EPIC"
+    )
+
+    reply = only(receiver, escaped)
+
+    assert reply.code is AckCode.AE
+    assert "the EPIC identifier holds HL7 delimiters" in (reply.reason or "")
+    assert "E1048" not in (reply.reason or "")
+    assert stored_events(receiver.service.app) == []
+
+
 def test_a_new_mrn_of_an_authority_the_patient_already_has_one_of_is_refused(
     receiver_on: OpenReceiver,
 ) -> None:

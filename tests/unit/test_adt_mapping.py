@@ -144,6 +144,16 @@ def test_an_identifier_without_authority_belongs_to_the_sending_facility() -> No
     assert mapped(raw).person.identifiers == (Identifier("889201", "STMARYS", "MR"),)
 
 
+def test_blanks_around_an_identifier_are_padding_not_part_of_it() -> None:
+    """Patients are matched on the exact value, and the domain refuses blanks around one."""
+    padded = b" 889201 ^^^ CERNER ^MRN~ 4455667^^^STMARYS^MR "
+    raw = fixture_bytes("a01_missing_evn").replace(b"889201^^^CERNER^MRN", padded)
+    assert mapped(raw).person.identifiers == (
+        Identifier("889201", "CERNER", "MRN"),
+        Identifier("4455667", "STMARYS", "MR"),
+    )
+
+
 def test_a_preadmission_happens_when_recorded_not_at_the_planned_admission() -> None:
     message = mapped(fixture_bytes("meditech_a05_preadmit_lf"))
     assert message.occurred_at == at("2023-11-07T09:14:55")

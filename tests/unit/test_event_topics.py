@@ -184,6 +184,8 @@ def test_values_stored_before_a_rule_existed_still_read_back() -> None:
     transcoder = JSONTranscoder()
     register_domain_transcodings(transcoder)
     stored = [
+        Identifier(" 884422", "GENHOSP"),
+        Identifier("a|b^c", "GENHOSP"),
         AssessedNeed(AssessmentDomain.HOUSING, "", priority=9),
         Goal("g1", "Walk daily", "days per week", 9, WHEN.date()),
     ]

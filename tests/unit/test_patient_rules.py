@@ -14,8 +14,9 @@ from uuid import UUID
 import pytest
 
 from domain.errors import ImplausibleDate, InvalidValue, MergeRefused
-from domain.events import Action
+from domain.events import Action, recorded
 from domain.patient import (
+    HL7_DELIMITERS,
     Demographics,
     DemographicsUpdated,
     Identifier,
@@ -124,12 +125,48 @@ def test_register_needs_an_identifier() -> None:
     [("", "MERCY"), ("   ", "MERCY"), ("MRN100", ""), ("MRN100", " \t")],
 )
 def test_identifier_needs_value_and_authority(value: str, authority: str) -> None:
-    with pytest.raises(ValueError, match="value and an assigning authority"):
+    with pytest.raises(InvalidValue, match="value and an assigning authority"):
         Identifier(value, authority)
 
 
 def test_identifier_defaults_to_medical_record_number() -> None:
     assert Identifier("MRN100", "MERCY").identifier_type == "MR"
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        Identifier(" MRN100", "MERCY"),
+        Identifier("MRN100\t", "MERCY"),
+        Identifier("MRN100", "MERCY "),
+        *(Identifier(f"MRN{delimiter}100", "MERCY") for delimiter in HL7_DELIMITERS),
+        Identifier("MRN100^^^MERCY^MR", "MERCY"),
+        Identifier("MRN100", "MERCY&1.2.3"),
+    ],
+    ids=repr,
+)
+def test_an_identifier_is_entered_as_the_feed_sends_it(identifier: Identifier) -> None:
+    """Patients are matched on the exact value: a blank around it would make a second patient of
+    the same MRN, and an HL7 delimiter means a pasted PID-3 field rather than the value."""
+    patient = register()
+    with refused(InvalidValue, patient):
+        patient.add_identifier(identifier, at(1))
+    with pytest.raises(InvalidValue, match="MERCY"):
+        Patient.register(OTHER_ID, [MRN_SURVIVOR, identifier], JANE, at(0))
+    with pytest.raises(InvalidValue, match="MERCY") as refusal:
+        Patient.register_from_feed(OTHER_ID, [identifier], JANE, at(0))
+    assert "100" not in str(refusal.value), "a refusal names the authority, never the value"
+
+
+def test_an_identifier_held_from_before_these_rules_is_no_news_when_sent_again() -> None:
+    patient = register()
+    stored_long_ago = Identifier("MRN^100", "MERCY")
+    patient.trigger_event(
+        IdentifierAdded, identifier=stored_long_ago, **recorded(at(1), SURVIVOR_ID)
+    )
+    before = state(patient)
+    patient.add_identifier(Identifier("MRN^100", "MERCY"), at(2))
+    assert state(patient) == before
 
 
 @pytest.mark.parametrize(
