@@ -211,6 +211,38 @@ def test_bad_input_gets_one_line_reason_nonzero_exit_and_store_unchanged(
     assert terminal.log() == before
 
 
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["patient", "register", "--mrn", " 884422", "--authority", "GENHOSP",
+          "--family", "Nguyen", "--given", "Linh"], "the GENHOSP identifier has blanks around it"),
+        (["patient", "register", "--mrn", "a|b^c", "--authority", "GENHOSP",
+          "--family", "Nguyen", "--given", "Linh"], "holds HL7 delimiters"),
+        (["patient", "register", "--mrn", "5550199", "--authority", "GENHOSP",
+          "--family", "", "--given", ""], "registering a patient needs their family name"),
+        (["patient", "register", "--mrn", "5550199", "--authority", "GENHOSP",
+          "--family", "Nguyen", "--given", "Linh", "--birth-date", "2099-01-01"],
+         "birth date 2099-01-01 is after"),
+        (["case", "assign", "{case}", "--to", ""], "needs the case manager's user id"),
+        (["case", "assess", "{case}", "--need", "housing", "--language", "Vietnamese"],
+         "the housing need has no description"),
+        (["case", "consent", "{case}", "--method", "verbal", "--occurred-at", "1990-01-01"],
+         "nothing on it can have happened before that"),
+    ],
+)  # fmt: skip
+def test_a_rule_of_the_domain_refuses_with_one_line_and_exit_1_storing_nothing(
+    sqlite_terminal_with_case: tuple[Terminal, str], args: list[str], reason: str
+) -> None:
+    terminal, case_id = sqlite_terminal_with_case
+    before = terminal.log()
+    done = terminal.run(*(arg.replace("{case}", case_id) for arg in args))
+    assert (done.returncode, done.stdout) == (1, "")
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("caretrail: ")
+    assert reason in line
+    assert terminal.log() == before
+
+
 def test_a_refused_transition_on_postgres_leaves_the_store_unchanged(
     terminal: Terminal, case_id: str
 ) -> None:
