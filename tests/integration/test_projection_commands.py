@@ -289,7 +289,8 @@ def test_a_damaged_stored_event_is_named_by_its_position_not_a_traceback(
     with sqlite3.connect(store_url.removeprefix("sqlite:///")) as db:
         (state,) = db.execute("SELECT state FROM stored_events WHERE rowid = 3").fetchone()
         damaged = {k: v for k, v in json.loads(state).items() if k != "actor"}
-        db.execute("UPDATE stored_events SET state = ? WHERE rowid = 3", [json.dumps(damaged).encode()])
+        damaged_bytes = json.dumps(damaged).encode()
+        db.execute("UPDATE stored_events SET state = ? WHERE rowid = 3", [damaged_bytes])
     code, _, err = terminal.run("projections", "rebuild", "--verify")
     assert code == 3
     (line,) = err.strip().splitlines()
