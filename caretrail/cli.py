@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from datetime import datetime
+from typing import NoReturn
 from uuid import UUID
 
 import click
@@ -185,15 +186,18 @@ def main(argv: list[str] | None = None) -> None:
     try:
         outcome = cli.main(args=argv, prog_name="caretrail", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("caretrail: aborted", err=True)
-        sys.exit(130)
+        _refuse("aborted", 130)
     except click.ClickException as error:
-        click.echo(f"caretrail: {error.format_message()}", err=True)
-        sys.exit(error.exit_code)
+        _refuse(error.format_message(), error.exit_code)
     except REFUSALS as refusal:
-        click.echo(f"caretrail: {refusal}", err=True)
-        sys.exit(1)
+        _refuse(str(refusal), 1)
     except PersistenceError as error:
-        click.echo(f"caretrail: the event store could not be used: {error}", err=True)
-        sys.exit(3)
+        _refuse(f"the event store could not be used: {error}", 3)
     sys.exit(outcome if isinstance(outcome, int) else 0)
+
+
+def _refuse(reason: str, exit_code: int) -> NoReturn:
+    # One line whatever the reason holds (click lists a choice's values on lines of their own),
+    # so that scripts and logs can take a refusal as one record.
+    click.echo(f"caretrail: {' '.join(reason.split())}", err=True)
+    sys.exit(exit_code)

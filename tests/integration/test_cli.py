@@ -197,6 +197,8 @@ def test_case_show_as_of_a_past_time_shows_the_older_plan(terminal: Terminal, ca
           "--from", " "], "a receipt of discharge_information needs whom it came from"),
         (["case", "visit", "{case}", "--provider", "Dr. Amari", "--focus", "spiritual"],
          "'spiritual' is not one of"),
+        (["case", "screen", "{case}"],
+         "Missing option '--result'. Choose from: appropriate, not_appropriate"),
         (["log", "--since", "yesterday"], "is not a time"),
         (["--database", "mysql://x/y", "log"], "unsupported database URL"),
     ],
