@@ -16,12 +16,11 @@ from caretrail.context import CliContext
 from caretrail.render import as_json, log_entry, log_line
 from domain.errors import DomainRuleViolation
 from domain.patient import Demographics, Identifier
-from services.errors import NotFound, VersionConflict
-from services.persistence import DatabaseUrlError
-from services.settings import Settings
+from services.errors import MalformedInput, NotFound, VersionConflict
+from services.settings import load_settings
 
 # Refusals a user can act on: one line on stderr, exit 1, nothing stored.
-REFUSALS = (DomainRuleViolation, NotFound, VersionConflict, DatabaseUrlError, ValueError)
+REFUSALS = (DomainRuleViolation, NotFound, VersionConflict, ValueError)
 
 
 # Loaded only when used: a case command should not pay for importing the API, Kafka clients
@@ -71,8 +70,7 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, database: str | None) -> None:
     """caretrail: care transitions and case management, every action an immutable event."""
-    settings = Settings() if database is None else Settings(database_url=database)
-    ctx.obj = CliContext(settings)
+    ctx.obj = CliContext(load_settings(database))
 
 
 @cli.command()
@@ -189,10 +187,12 @@ def main(argv: list[str] | None = None) -> None:
         _refuse("aborted", 130)
     except click.ClickException as error:
         _refuse(error.format_message(), error.exit_code)
-    except REFUSALS as refusal:
-        _refuse(str(refusal), 1)
+    except MalformedInput as malformed:
+        _refuse(str(malformed), 2)
     except PersistenceError as error:
         _refuse(f"the event store could not be used: {error}", 3)
+    except REFUSALS as refusal:
+        _refuse(str(refusal), 1)
     sys.exit(outcome if isinstance(outcome, int) else 0)
 
 

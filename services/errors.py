@@ -15,3 +15,8 @@ class VersionConflict(Exception):
         )
         self.expected = expected
         self.current = current
+
+
+class MalformedInput(ValueError):
+    """What was given (a setting, a URL, a file) cannot be read as what it should be; the message
+    says where and why."""

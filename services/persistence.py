@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from services.errors import MalformedInput
 
-class DatabaseUrlError(ValueError):
+
+class DatabaseUrlError(MalformedInput):
     """CARETRAIL_DATABASE_URL cannot be used; the message says why and what would work."""
 
 
@@ -14,6 +17,21 @@ SUPPORTED = "sqlite:///path/to/file.db, postgresql://user[:password]@host[:port]
 
 
 def persistence_env(database_url: str) -> dict[str, str]:
+    """The environment of the store at `database_url`; an SQLite file's folder is created."""
+    env = _environment(database_url)
+    kept_in = _sqlite_file(env)
+    if kept_in is not None:
+        kept_in.parent.mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def check_database_url(database_url: str) -> str:
+    """`database_url`, once it is known to name a store caretrail can keep; creates nothing."""
+    _environment(database_url)
+    return database_url
+
+
+def _environment(database_url: str) -> dict[str, str]:
     scheme = database_url.split("://", 1)[0] if "://" in database_url else ""
     if scheme == "memory":
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
@@ -24,12 +42,15 @@ def persistence_env(database_url: str) -> dict[str, str]:
     raise DatabaseUrlError(f"unsupported database URL '{database_url}'; use one of: {SUPPORTED}")
 
 
+def _sqlite_file(env: Mapping[str, str]) -> Path | None:
+    name = env.get("SQLITE_DBNAME")
+    return None if name is None or name == ":memory:" else Path(name)
+
+
 def _sqlite_env(database_url: str) -> dict[str, str]:
     path = database_url.removeprefix("sqlite://").removeprefix("/")
     if not path:
         raise DatabaseUrlError("a sqlite URL needs a file path, e.g. sqlite:///.caretrail/db")
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
 
 

@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.errors import MalformedInput
+from services.persistence import check_database_url
+
 DEFAULT_DATABASE_URL = "sqlite:///.caretrail/caretrail.db"
+ENV_PREFIX = "CARETRAIL_"
+
+
+class SettingsError(MalformedInput):
+    """A setting cannot be used; the message names it as it is set (CARETRAIL_...) and says why."""
+
+
+def _known_zone(name: str) -> str:
+    """`name`, once it is known to be a time zone this machine has."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"no time zone named '{name}'; use an IANA name such as America/New_York"
+        ) from None
+    return name
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CARETRAIL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    database_url: str = Field(
+    database_url: Annotated[str, AfterValidator(check_database_url)] = Field(
         default=DEFAULT_DATABASE_URL,
         description="sqlite:///path (embedded default), postgresql://user@host:port/db"
         "[?schema=name], or memory:// (nothing kept; for tests and trials)",
@@ -22,7 +44,7 @@ class Settings(BaseSettings):
         default=None,
         description="Kafka bootstrap servers; unset means embedded mode with no broker",
     )
-    timezone: str = Field(
+    timezone: Annotated[str, AfterValidator(_known_zone)] = Field(
         default="America/New_York",
         description="The organization's time zone: local days for deadlines, times shown",
     )
@@ -95,3 +117,18 @@ class Settings(BaseSettings):
         description="Touched every few seconds while every relay/consumer loop is turning; "
         "container healthchecks read its age",
     )
+
+
+def load_settings(database_url: str | None = None) -> Settings:
+    """The settings from the environment, `database_url` (given on a command line) first."""
+    try:
+        return Settings() if database_url is None else Settings(database_url=database_url)
+    except ValidationError as error:
+        raise SettingsError("; ".join(map(_problem, error.errors()))) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    setting = ENV_PREFIX + "_".join(map(str, error["loc"])).upper()
+    # A validator's own ValueError says what is wrong in caretrail's words; keep those.
+    reason = error.get("ctx", {}).get("error", error["msg"])
+    return f"{setting}: {reason}"

@@ -58,9 +58,10 @@ class Terminal:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    def refused(self, *args: str) -> str:
+    def refused(self, *args: str, exit_code: int | None = None) -> str:
         done = self.run(*args)
         assert done.returncode != 0, done.stdout
+        assert exit_code in (None, done.returncode), done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr
         assert lines[0].startswith("caretrail: ")
@@ -182,33 +183,33 @@ def test_case_show_as_of_a_past_time_shows_the_older_plan(terminal: Terminal, ca
 
 
 @pytest.mark.parametrize(
-    ("args", "reason"),
+    ("args", "reason", "exit_code"),
     [
-        (["case", "show", "7d1c1a43-8a4f-4e59-9f51-7a3d3c6c2b11"], "no case with id"),
-        (["case", "show", "not-a-uuid"], "not a valid UUID"),
-        (["case", "show", "{case}", "--as-of", "last tuesday"], "is not a time"),
+        (["case", "show", "7d1c1a43-8a4f-4e59-9f51-7a3d3c6c2b11"], "no case with id", 1),
+        (["case", "show", "not-a-uuid"], "not a valid UUID", 2),
+        (["case", "show", "{case}", "--as-of", "last tuesday"], "is not a time", 2),
         (["case", "refer", "{case}", "--referral-id", "r1", "--service", "meals",
-          "--provider", "Meals on Wheels"], "a referral needs the client's active consent"),
-        (["case", "reopen", "{case}", "--reason", "x"], "only a closed case can be reopened"),
-        (["case", "consent", "{case}", "--method", "telepathy"], "'telepathy' is not one of"),
+          "--provider", "Meals on Wheels"], "a referral needs the client's active consent", 1),
+        (["case", "reopen", "{case}", "--reason", "x"], "only a closed case can be reopened", 1),
+        (["case", "consent", "{case}", "--method", "telepathy"], "'telepathy' is not one of", 2),
         (["case", "screen", "{case}", "--result", "appropriate", "--expected-version", "7"],
-         "is at version 1, not 7"),
+         "is at version 1, not 7", 1),
         (["case", "received", "{case}", "--information", "discharge_information",
-          "--from", " "], "a receipt of discharge_information needs whom it came from"),
+          "--from", " "], "a receipt of discharge_information needs whom it came from", 1),
         (["case", "visit", "{case}", "--provider", "Dr. Amari", "--focus", "spiritual"],
-         "'spiritual' is not one of"),
+         "'spiritual' is not one of", 2),
         (["case", "screen", "{case}"],
-         "Missing option '--result'. Choose from: appropriate, not_appropriate"),
-        (["log", "--since", "yesterday"], "is not a time"),
-        (["--database", "mysql://x/y", "log"], "unsupported database URL"),
+         "Missing option '--result'. Choose from: appropriate, not_appropriate", 2),
+        (["log", "--since", "yesterday"], "is not a time", 2),
+        (["--database", "mysql://x/y", "log"], "unsupported database URL 'mysql://x/y'", 2),
     ],
 )  # fmt: skip
-def test_bad_input_gets_one_line_reason_nonzero_exit_and_store_unchanged(
-    sqlite_terminal_with_case: tuple[Terminal, str], args: list[str], reason: str
+def test_bad_input_gets_one_line_reason_its_exit_code_and_store_unchanged(
+    sqlite_terminal_with_case: tuple[Terminal, str], args: list[str], reason: str, exit_code: int
 ) -> None:
     terminal, case_id = sqlite_terminal_with_case
     before = terminal.log()
-    line = terminal.refused(*(arg.replace("{case}", case_id) for arg in args))
+    line = terminal.refused(*(arg.replace("{case}", case_id) for arg in args), exit_code=exit_code)
     assert reason in line
     assert terminal.log() == before
 
@@ -243,6 +244,16 @@ def test_a_rule_of_the_domain_refuses_with_one_line_and_exit_1_storing_nothing(
     assert line.startswith("caretrail: ")
     assert reason in line
     assert terminal.log() == before
+
+
+def test_a_time_zone_that_does_not_exist_is_refused_naming_the_setting(
+    sqlite_terminal_with_case: tuple[Terminal, str],
+) -> None:
+    terminal, _ = sqlite_terminal_with_case
+    on_mars = Terminal(terminal.env["CARETRAIL_DATABASE_URL"], terminal.workdir)
+    on_mars.env["CARETRAIL_TIMEZONE"] = "Mars/Base"
+    line = on_mars.refused("log", exit_code=2)
+    assert line.startswith("caretrail: CARETRAIL_TIMEZONE: no time zone named 'Mars/Base'")
 
 
 def test_a_refused_transition_on_postgres_leaves_the_store_unchanged(
