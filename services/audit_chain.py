@@ -35,6 +35,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, T
 
 from domain.events import CaretrailEvent, event_payload
 from services.application import CareTrail, Clock
+from services.errors import MalformedInput
 
 GENESIS: Final = "0" * 64
 
@@ -60,8 +61,18 @@ class ChainHead:
 
     @classmethod
     def from_json(cls, line: str) -> ChainHead:
-        document = json.loads(line)
-        return cls(int(document["position"]), str(document["link"]))
+        try:
+            document = json.loads(line)
+            return cls(int(document["position"]), str(document["link"]))
+        except (ValueError, LookupError, TypeError):
+            raise NotAnAnchor(
+                f"{line.strip()[:60]!r} is not an anchor: a JSON line with position and link, "
+                "as `caretrail audit seal --anchor` writes"
+            ) from None
+
+
+class NotAnAnchor(MalformedInput):
+    """A line of an anchor file that is not a chain head."""
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,12 @@ from domain.alert_rules import (
 )
 from domain.calendar import BusinessCalendar
 from domain.diagnoses import CodeRange, DiagnosisValueSets
+from services.errors import MalformedInput
 
 DEFAULT_RULES_PATH: Final = Path(__file__).with_name("transition_rules.toml")
 
 
-class RuleConfigError(ValueError):
+class RuleConfigError(MalformedInput):
     """The rule file cannot be used as it is; the message says where and why."""
 
 

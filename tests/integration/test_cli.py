@@ -97,8 +97,10 @@ def case_id(terminal: Terminal) -> str:
 
 @pytest.fixture(scope="module")
 def sqlite_terminal_with_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Terminal, str]:
-    """One store for the refusal tests: a refusal must leave it as it was, so it can be shared."""
+    """One store for the refusal tests: a refusal must leave it as it was, so it can be shared.
+    Beside it, notes.txt: a file that is neither an anchor file nor a rule file."""
     workdir = tmp_path_factory.mktemp("refusals")
+    (workdir / "notes.txt").write_text("call the pharmacy on Monday\n")
     terminal = Terminal(f"sqlite:///{workdir}/caretrail.db", workdir)
     return terminal, open_a_case(terminal)
 
@@ -202,6 +204,10 @@ def test_case_show_as_of_a_past_time_shows_the_older_plan(terminal: Terminal, ca
          "Missing option '--result'. Choose from: appropriate, not_appropriate", 2),
         (["log", "--since", "yesterday"], "is not a time", 2),
         (["--database", "mysql://x/y", "log"], "unsupported database URL 'mysql://x/y'", 2),
+        (["audit", "verify", "--anchor", "notes.txt"],
+         "'call the pharmacy on Monday' is not an anchor", 2),
+        (["rules", "backtest", "--rules", "notes.txt", "--from", "2026-01-01",
+          "--to", "2026-02-01"], "notes.txt: not valid TOML", 2),
     ],
 )  # fmt: skip
 def test_bad_input_gets_one_line_reason_its_exit_code_and_store_unchanged(
