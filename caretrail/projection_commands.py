@@ -19,6 +19,7 @@ from sqlalchemy import text
 from tqdm import tqdm
 
 from caretrail.context import CliContext
+from caretrail.params import STORE_URL
 from consumers.embedded import EventStoreFeed, log_batch
 from domain.calendar import utc_instant
 from projections.alerts import OpenAlert, open_alerts
@@ -190,6 +191,7 @@ def _selected(names: tuple[str, ...]) -> list[Projection]:
 @click.option("--patient", "patient_id", type=click.UUID, help="Show this patient's alerts.")
 @click.option(
     "--into",
+    type=STORE_URL,
     help="Keep the rebuilt read models in this store URL (default: a throwaway one).",
 )
 @click.pass_obj

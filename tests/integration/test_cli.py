@@ -204,6 +204,8 @@ def test_case_show_as_of_a_past_time_shows_the_older_plan(terminal: Terminal, ca
          "Missing option '--result'. Choose from: appropriate, not_appropriate", 2),
         (["log", "--since", "yesterday"], "is not a time", 2),
         (["--database", "mysql://x/y", "log"], "unsupported database URL 'mysql://x/y'", 2),
+        (["replay", "--as-of", "2026-12-03", "--into", "bogus://x"],
+         "Invalid value for '--into': unsupported database URL 'bogus://x'", 2),
         (["audit", "verify", "--anchor", "notes.txt"],
          "'call the pharmacy on Monday' is not an anchor", 2),
         (["rules", "backtest", "--rules", "notes.txt", "--from", "2026-01-01",
