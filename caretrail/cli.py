@@ -16,7 +16,7 @@ from caretrail.context import CliContext
 from caretrail.render import as_json, log_entry, log_line
 from domain.errors import DomainRuleViolation
 from domain.patient import Demographics, Identifier
-from services.errors import MalformedInput, NotFound, VersionConflict
+from services.errors import MalformedInput, NotFound, StoreUnavailable, VersionConflict
 from services.settings import load_settings
 
 # Refusals a user can act on: one line on stderr, exit 1, nothing stored.
@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
         _refuse(error.format_message(), error.exit_code)
     except MalformedInput as malformed:
         _refuse(str(malformed), 2)
+    except StoreUnavailable as unavailable:
+        _refuse(str(unavailable), 3)
     except PersistenceError as error:
         _refuse(f"the event store could not be used: {error}", 3)
     except REFUSALS as refusal:

@@ -178,7 +178,7 @@ def receiver_for(
 ) -> AdtReceiver:
     """The ingestion path on `app`'s store, its archive beside the events."""
     configured = (ingest_settings or IngestSettings()).identity_key
-    keys = IdentityKeys(identity_key(app.env, configured))
+    keys = IdentityKeys(identity_key(app, configured))
     return AdtReceiver(
         IngestionService(app, keys), MessageArchive.open(app.env), senders_zone, app.clock
     )

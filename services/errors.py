@@ -20,3 +20,7 @@ class VersionConflict(Exception):
 class MalformedInput(ValueError):
     """What was given (a setting, a URL, a file) cannot be read as what it should be; the message
     says where and why."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be used as configured; the message says why and what would work."""

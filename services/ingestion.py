@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -64,10 +64,16 @@ from domain.encounter import (
 )
 from domain.errors import DomainRuleViolation
 from domain.events import Action
-from domain.identifier_index import PatientIdentifierClaim, VisitNumberClaim
+from domain.identifier_index import (
+    PatientIdentifierClaim,
+    PatientIdentifierClaimed,
+    VisitNumberClaim,
+    VisitNumberClaimed,
+)
 from domain.message_receipt import AdtMessageReceipt, ReceiptOutcome
 from domain.patient import Demographics, Identifier, Patient
 from services.application import CareTrail, Provenance
+from services.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -91,39 +97,54 @@ class IngestSettings(BaseSettings):
         default=None,
         description="Site secret that keys the ids of identifier and visit-number claims "
         "(HMAC-SHA256), so no stored id can be computed from an MRN. Required with "
-        "PostgreSQL; with SQLite a key file is created beside the database. Never change it: "
-        "patients would no longer be found by their identifiers.",
+        "PostgreSQL; with SQLite a key file is created beside a store that holds no claim yet. "
+        "Never change it: patients would no longer be found by their identifiers.",
     )
 
 
-class IdentityKeyMissing(ValueError):
+class IdentityKeyMissing(StoreUnavailable):
     """No identity key is configured where one cannot be generated safely."""
 
 
-def identity_key(store: Mapping[str, str], configured: SecretStr | None) -> bytes:
-    """The configured key; else one kept beside an SQLite file, or a fresh one for a store kept
-    in memory. `store` is the event store's persistence environment (`CareTrail.env`)."""
+# The events that start a claim: a store holding any has ids keyed by some key already.
+_CLAIM_TOPICS = (PatientIdentifierClaimed.TOPIC, VisitNumberClaimed.TOPIC)
+
+
+def identity_key(app: CareTrail, configured: SecretStr | None) -> bytes:
+    """The configured key; else the one kept beside an SQLite file (made for a store that claims
+    nothing yet), or a fresh one for a store kept in memory."""
     if configured is not None:
         return configured.get_secret_value().encode()
-    module, sqlite_file = store.get("PERSISTENCE_MODULE"), store.get("SQLITE_DBNAME")
+    module, sqlite_file = app.env.get("PERSISTENCE_MODULE"), app.env.get("SQLITE_DBNAME")
     if module == "eventsourcing.popo" or (
         module == "eventsourcing.sqlite" and sqlite_file == ":memory:"
     ):
         return secrets.token_bytes(32)
     if module == "eventsourcing.sqlite" and sqlite_file:
-        return _key_file(Path(sqlite_file).with_suffix(".identity-key"))
+        return _key_file(Path(sqlite_file).with_suffix(".identity-key"), app)
     raise IdentityKeyMissing(
         "CARETRAIL_IDENTITY_KEY must be set for this database: it keys the ids under which "
         "patient identifiers are matched (use a long random value, and keep it)"
     )
 
 
-def _key_file(path: Path) -> bytes:
+def _key_file(path: Path, app: CareTrail) -> bytes:
     if not path.exists():
+        if _holds_claims(app):
+            raise IdentityKeyMissing(
+                f"{path} is missing, but this store holds identifiers claimed under the key it "
+                "held: put the file back beside the store, or set CARETRAIL_IDENTITY_KEY to its "
+                "contents (under a new key, no stored identifier would be found)"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip().encode()
+
+
+def _holds_claims(app: CareTrail) -> bool:
+    # A scan of the log where no claim is stored; it runs only while the key file is missing.
+    return bool(app.recorder.select_notifications(start=None, limit=1, topics=_CLAIM_TOPICS))
 
 
 class IdentityKeys:

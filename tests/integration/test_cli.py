@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -262,6 +263,30 @@ def test_a_time_zone_that_does_not_exist_is_refused_naming_the_setting(
     on_mars.env["CARETRAIL_TIMEZONE"] = "Mars/Base"
     line = on_mars.refused("log", exit_code=2)
     assert line.startswith("caretrail: CARETRAIL_TIMEZONE: no time zone named 'Mars/Base'")
+
+
+def test_a_store_moved_without_its_identity_key_is_refused_rather_than_given_a_new_one(
+    tmp_path: Path,
+) -> None:
+    """Under a new key no stored identifier would be found: the MRN would be registered again."""
+    register = ("patient", "register", "--mrn", "884422", "--authority", "GENHOSP",
+                "--family", "Nguyen", "--given", "Linh")  # fmt: skip
+    original = Terminal(f"sqlite:///{tmp_path}/caretrail.db", tmp_path)
+    del original.env["CARETRAIL_IDENTITY_KEY"]  # so the key is the file kept beside the store
+    original.ok(*register)
+    shutil.copy(tmp_path / "caretrail.db", tmp_path / "moved.db")
+    moved = Terminal(f"sqlite:///{tmp_path}/moved.db", tmp_path)
+    del moved.env["CARETRAIL_IDENTITY_KEY"]
+    before = moved.log()
+
+    line = moved.refused(*register, exit_code=3)
+
+    assert f"{tmp_path}/moved.identity-key is missing" in line
+    assert "CARETRAIL_IDENTITY_KEY" in line
+    assert not (tmp_path / "moved.identity-key").exists()
+    assert moved.log() == before
+    shutil.copy(tmp_path / "caretrail.identity-key", tmp_path / "moved.identity-key")
+    assert "already registered" in moved.refused(*register, exit_code=1)
 
 
 def test_a_refused_transition_on_postgres_leaves_the_store_unchanged(

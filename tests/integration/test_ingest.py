@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
+from pydantic import SecretStr
 
 from domain.encounter import (
     Disposition,
@@ -28,13 +29,12 @@ from domain.encounter import (
 from domain.events import CaretrailEvent
 from domain.identifier_index import VisitNumberClaim
 from domain.message_receipt import AdtEventArrivedLate, AdtMessageAccepted
-from domain.patient import Identifier
+from domain.patient import Demographics, Identifier
 from ingest.hl7v2 import AckCode
 from ingest.receiver import AdtReceiver, Reply
 from ingest.synthetic import SyntheticFeed
-from services.application import CareTrail
-from services.ingestion import identity_key
-from services.persistence import persistence_env
+from services.application import CareTrail, Provenance
+from services.ingestion import IdentityKeyMissing, IdentityKeys, identity_key
 from tests.adt_support import (
     ACCEPTED,
     NEW_ENCOUNTER,
@@ -615,15 +615,46 @@ def _msa(reply: Reply) -> str:
     return next(segment for segment in reply.ack.split("\r") if segment.startswith("MSA"))
 
 
-def test_an_sqlite_store_keeps_its_identity_key_beside_it(tmp_path: Path) -> None:
-    store = persistence_env(f"sqlite:///{tmp_path}/caretrail.db")
+def test_the_identity_key_is_configured_or_made_only_where_that_is_safe(
+    open_app: Callable[[str], CareTrail], postgres_url: str
+) -> None:
+    memory = open_app("memory://")
+    assert identity_key(memory, SecretStr("configured")) == b"configured"
+    assert identity_key(memory, None) != identity_key(memory, None), "fresh per process"
+    with pytest.raises(IdentityKeyMissing, match="CARETRAIL_IDENTITY_KEY must be set"):
+        identity_key(open_app(postgres_url), None)
 
-    key = identity_key(store, None)
 
-    assert identity_key(store, None) == key, "the same key on every start"
+def test_an_sqlite_store_keeps_its_identity_key_beside_it(
+    open_app: Callable[[str], CareTrail], tmp_path: Path
+) -> None:
+    app = open_app(f"sqlite:///{tmp_path}/caretrail.db")
+
+    key = identity_key(app, None)
+
+    assert identity_key(app, None) == key, "the same key on every start"
     key_file = tmp_path / "caretrail.identity-key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert len(key) == 64
+
+
+def test_an_sqlite_store_holding_claims_is_not_given_a_new_identity_key(
+    open_app: Callable[[str], CareTrail], tmp_path: Path
+) -> None:
+    """A store moved without its key file: under a new key no stored identifier would be found,
+    and the feed would register every patient again."""
+    app = open_app(f"sqlite:///{tmp_path}/caretrail.db")
+    mrn = Identifier("884422", "GENHOSP")
+    claim = IdentityKeys(identity_key(app, None)).patient_identifier(mrn)
+    app.register_patient(
+        [mrn], Demographics("Nguyen", "Linh", None, None), Provenance("intake"), claim_ids=[claim]
+    )
+    key_file = tmp_path / "caretrail.identity-key"
+    key_file.unlink()
+
+    with pytest.raises(IdentityKeyMissing, match=f"{key_file} is missing.*CARETRAIL_IDENTITY_KEY"):
+        identity_key(app, None)
+    assert not key_file.exists()
 
 
 def test_an_a08_after_discharge_recodes_the_diagnoses_and_an_older_one_is_ignored(

@@ -1,8 +1,11 @@
-"""`POST /api/v1/adt` on PostgreSQL: the ACK comes back as the body, the status follows MSA-1."""
+"""`POST /api/v1/adt` on PostgreSQL: the ACK comes back as the body, the status follows MSA-1;
+503 while ingestion cannot be used."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,19 +25,31 @@ def api(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     assert key is not None
     monkeypatch.setenv("CARETRAIL_IDENTITY_KEY", key.get_secret_value())
     monkeypatch.setenv("CARETRAIL_TIMEZONE", "UTC")
-    opened = open_api(postgres_url)
-    yield opened
-    worker = getattr(opened.app.state, "adt_worker", None)
-    if worker is not None:
-        worker.stop(10)
-    opened.close()
+    with serving(postgres_url) as opened:
+        yield opened
+
+
+@contextmanager
+def serving(store_url: str) -> Iterator[Api]:
+    opened = open_api(store_url)
+    try:
+        yield opened
+    finally:
+        worker = getattr(opened.app.state, "adt_worker", None)
+        if worker is not None:
+            worker.stop(10)
+        opened.close()
 
 
 @pytest.fixture
 def feed(api: Api) -> Iterator[TestClient]:
-    token = api.token(api.add_user("feed.epic", Role.ADT_FEED))
-    with TestClient(api.app, headers={"Authorization": f"Bearer {token}"}) as client:
+    with feed_client(api) as client:
         yield client
+
+
+def feed_client(api: Api) -> TestClient:
+    token = api.token(api.add_user("feed.epic", Role.ADT_FEED))
+    return TestClient(api.app, headers={"Authorization": f"Bearer {token}"})
 
 
 def post(feed: TestClient, body: bytes) -> tuple[int, str, str]:
@@ -102,3 +117,24 @@ def test_a_reused_control_id_is_a_conflict(feed: TestClient) -> None:
 def test_an_oversized_body_is_refused_before_it_is_read_as_hl7(feed: TestClient) -> None:
     response = feed.post("/api/v1/adt", content=b"MSH|" + b"x" * (5 * 1024 * 1024), headers=HL7)
     assert response.status_code == 413
+
+
+def test_an_sqlite_store_moved_without_its_identity_key_answers_503_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CARETRAIL_IDENTITY_KEY", raising=False)
+    store = f"sqlite:///{tmp_path}/caretrail.db"
+    with serving(store) as api, feed_client(api) as feed:
+        assert post(feed, fixture_bytes("epic_a01_admit_inpatient"))[1] == "AA"
+    (tmp_path / "caretrail.identity-key").unlink()
+
+    with serving(store) as api, TestClient(api.app) as http:
+        token = {"Authorization": f"Bearer {api.token('feed.epic')}"}
+        discharge = fixture_bytes("a03_discharge_home")
+        response = http.post("/api/v1/adt", content=discharge, headers=HL7 | token)
+        stored = names(stored_events(api.services.caretrail))
+
+    assert response.status_code == 503
+    assert "caretrail.identity-key is missing" in response.json()["detail"]
+    assert stored.count("AdtMessageAccepted") == 1
+    assert not (tmp_path / "caretrail.identity-key").exists()

@@ -6,9 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-import pytest
-from pydantic import SecretStr
-
 from domain.events import Action
 from domain.identifier_index import (
     PatientIdentifierClaim,
@@ -23,7 +20,7 @@ from domain.message_receipt import (
     ReceiptOutcome,
 )
 from domain.patient import Identifier
-from services.ingestion import IdentityKeyMissing, IdentityKeys, identity_key, receipt_id
+from services.ingestion import IdentityKeys, receipt_id
 
 WHEN = datetime(2024, 3, 12, 8, 5, tzinfo=UTC)
 FEED = Action("feed:EPIC@UMCMAIN", WHEN, WHEN + timedelta(minutes=1), "EPIC|UMCMAIN|EPC1")
@@ -103,11 +100,3 @@ def test_claim_ids_are_keyed_by_the_site_secret() -> None:
         Identifier("V1", "UMCMAIN")
     )
     assert isinstance(site.visit_number("UMCMAIN", "V1"), UUID)
-
-
-def test_the_identity_key_is_configured_or_made_only_where_that_is_safe() -> None:
-    assert identity_key({}, SecretStr("configured")) == b"configured"
-    memory = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
-    assert identity_key(memory, None) != identity_key(memory, None), "fresh per process"
-    with pytest.raises(IdentityKeyMissing, match="CARETRAIL_IDENTITY_KEY must be set"):
-        identity_key({"PERSISTENCE_MODULE": "eventsourcing.postgres"}, None)
