@@ -6,11 +6,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from services.errors import MalformedInput
+from services.errors import MalformedInput, StoreUnavailable
 
 
 class DatabaseUrlError(MalformedInput):
     """CARETRAIL_DATABASE_URL cannot be used; the message says why and what would work."""
+
+
+class StoreNotFound(StoreUnavailable):
+    """An SQLite store that is not there, where opening it would create it empty."""
 
 
 SUPPORTED = "sqlite:///path/to/file.db, postgresql://user[:password]@host[:port]/db, memory://"
@@ -29,6 +33,11 @@ def check_database_url(database_url: str) -> str:
     """`database_url`, once it is known to name a store caretrail can keep; creates nothing."""
     _environment(database_url)
     return database_url
+
+
+def stored_at(database_url: str) -> Path | None:
+    """The SQLite file `database_url` names (it may not exist yet); None for other stores."""
+    return _sqlite_file(_environment(database_url))
 
 
 def _environment(database_url: str) -> dict[str, str]:

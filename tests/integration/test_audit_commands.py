@@ -86,12 +86,12 @@ def test_bad_audit_commands_are_refused_in_one_line(
     assert reason in terminal.refused("audit", *arguments)
 
 
-def test_an_export_from_a_store_not_created_yet_is_refused_in_one_line(
+def test_an_export_from_a_store_not_created_yet_is_refused_in_one_line_creating_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The read models live beside the event store; neither folder need exist beforehand."""
     fresh = Terminal(f"sqlite:///{tmp_path}/not/yet/caretrail.db", capsys)
-    assert "no case with id" in fresh.refused("audit", "export", "--case", str(UUID(int=1)))
+    assert "no store at" in fresh.refused("audit", "export", "--case", str(UUID(int=1)))
+    assert not (tmp_path / "not").exists()
 
 
 def test_verify_refuses_to_call_a_log_intact_that_no_seal_covers(

@@ -22,6 +22,7 @@ from domain.encounter import Disposition, PatientClass
 from services.alerting import AlertService
 from services.application import Provenance
 from services.bootstrap import bootstrap
+from services.rules_config import DEFAULT_RULES_PATH
 from services.settings import Settings
 
 CORE_KEYS = {
@@ -263,6 +264,35 @@ def test_a_time_zone_that_does_not_exist_is_refused_naming_the_setting(
     on_mars.env["CARETRAIL_TIMEZONE"] = "Mars/Base"
     line = on_mars.refused("log", exit_code=2)
     assert line.startswith("caretrail: CARETRAIL_TIMEZONE: no time zone named 'Mars/Base'")
+
+
+UNKNOWN_ID = "7d1c1a43-8a4f-4e59-9f51-7a3d3c6c2b11"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["log"],
+        ["patient", "show", UNKNOWN_ID],
+        ["case", "show", UNKNOWN_ID],
+        ["alerts", "list"],
+        ["audit", "verify"],
+        ["audit", "export", "--case", UNKNOWN_ID],
+        ["replay", "--as-of", "2026-12-03"],
+        ["rules", "backtest", "--rules", str(DEFAULT_RULES_PATH), "--from", "2026-01-01",
+         "--to", "2026-02-01"],
+        ["projections", "rebuild", "--verify"],
+        ["quarantine", "list"],
+        ["quarantine", "show", "1"],
+    ],
+)  # fmt: skip
+def test_a_command_that_only_reads_refuses_a_store_that_is_not_there_and_creates_none(
+    tmp_path: Path, args: list[str]
+) -> None:
+    terminal = Terminal(f"sqlite:///{tmp_path}/mistyped/caretrail.db", tmp_path)
+    line = terminal.refused(*args, exit_code=3)
+    assert line.startswith(f"caretrail: no store at {tmp_path}/mistyped/caretrail.db: check")
+    assert not (tmp_path / "mistyped").exists()
 
 
 def test_a_store_moved_without_its_identity_key_is_refused_rather_than_given_a_new_one(

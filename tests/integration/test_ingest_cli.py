@@ -11,6 +11,8 @@ from click.testing import CliRunner, Result
 
 from caretrail.cli import cli, main
 from ingest.mllp import frame
+from services.bootstrap import bootstrap
+from services.settings import Settings
 from tests.adt_support import fixture_bytes
 
 
@@ -71,6 +73,7 @@ def test_a_backfill_is_counted_by_outcome_and_its_rejects_quarantined(
 
 
 def test_quarantine_commands_explain_what_they_cannot_do(caretrail: CliRunner) -> None:
+    bootstrap(Settings()).close()  # an empty store: one that is not there is refused as such
     assert run(caretrail, "quarantine", "list").output.strip() == "the quarantine is empty"
     missing = run(caretrail, "quarantine", "show", "999")
     assert missing.exit_code == 1
