@@ -295,6 +295,15 @@ def test_a_command_that_only_reads_refuses_a_store_that_is_not_there_and_creates
     assert not (tmp_path / "mistyped").exists()
 
 
+@pytest.mark.parametrize("args", [["log"], ["quarantine", "list"]])
+def test_a_file_that_is_not_a_store_is_refused_in_one_line(tmp_path: Path, args: list[str]) -> None:
+    garbage = tmp_path / "caretrail.db"
+    garbage.write_text("these are not the droids\n")
+    line = Terminal(f"sqlite:///{garbage}", tmp_path).refused(*args, exit_code=3)
+    assert line == f"caretrail: {garbage} cannot be used as a store: file is not a database"
+    assert garbage.read_text() == "these are not the droids\n"
+
+
 def test_a_store_moved_without_its_identity_key_is_refused_rather_than_given_a_new_one(
     tmp_path: Path,
 ) -> None:
