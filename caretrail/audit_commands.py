@@ -13,7 +13,14 @@ from caretrail.context import CliContext
 from caretrail.projection_commands import live_store
 from projections.audit_trail import AuditTrailIndex
 from projections.store import event_store_engine
-from services.audit_chain import AuditChain, ChainHead, fhir_bundle, history, write_csv
+from services.audit_chain import (
+    AuditChain,
+    ChainHead,
+    NotAnAnchor,
+    fhir_bundle,
+    history,
+    write_csv,
+)
 
 
 def _chain(context: CliContext) -> AuditChain:
@@ -53,11 +60,7 @@ def seal(context: CliContext, anchor: Path | None) -> None:
 @click.pass_obj
 def verify(context: CliContext, anchor: Path | None) -> None:
     """Recompute the hash chain from the stored events; name the first bad position."""
-    anchors = (
-        [ChainHead.from_json(line) for line in anchor.read_text().splitlines() if line.strip()]
-        if anchor is not None
-        else []
-    )
+    anchors = [] if anchor is None else _anchors(anchor)
     verdict = _chain(context).verify(anchors)
     if not verdict.intact:
         raise click.ClickException(
@@ -75,6 +78,17 @@ def verify(context: CliContext, anchor: Path | None) -> None:
         f"intact: {verdict.checked} sealed events up to position {verdict.head.position} "
         f"(head {verdict.head.link}); {verdict.unsealed} not sealed yet"
     )
+
+
+def _anchors(path: Path) -> list[ChainHead]:
+    heads = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                heads.append(ChainHead.from_json(line))
+            except NotAnAnchor as refused:
+                raise NotAnAnchor(f"{path} line {number}: {refused}") from None
+    return heads
 
 
 @audit_group.command("export")

@@ -209,7 +209,7 @@ def test_case_show_as_of_a_past_time_shows_the_older_plan(terminal: Terminal, ca
         (["replay", "--as-of", "2026-12-03", "--into", "bogus://x"],
          "Invalid value for '--into': unsupported database URL 'bogus://x'", 2),
         (["audit", "verify", "--anchor", "notes.txt"],
-         "'call the pharmacy on Monday' is not an anchor", 2),
+         "notes.txt line 1: 'call the pharmacy on Monday' is not an anchor", 2),
         (["rules", "backtest", "--rules", "notes.txt", "--from", "2026-01-01",
           "--to", "2026-02-01"], "notes.txt: not valid TOML", 2),
     ],
