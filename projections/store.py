@@ -114,8 +114,8 @@ class Projection(ABC):
     @abstractmethod
     def apply_batch(self, db: Connection, batch: Sequence[Delivered]) -> None:
         """Change the rows for a batch of events new to the read model, in order, inside the
-        caller's transaction; each event comes with where it was delivered from (its position
-        in the event store's log among that)."""
+        caller's transaction; each event comes with where it was delivered from, its position
+        in the event store's log included."""
 
 
 def events_of(batch: Sequence[Delivered]) -> list[CaretrailEvent]:
@@ -180,7 +180,7 @@ def event_store_url(database_url: str) -> str:
 def open_engine(url: str) -> Engine:
     """An engine on a SQLAlchemy URL; `?schema=NAME` on PostgreSQL sets the search path, an
     SQLite file gets its folder, and `sqlite://` is one in-memory database for all threads."""
-    if url.startswith("sqlite:///"):  # beside the event store, which may not be there yet
+    if url.startswith("sqlite:///"):  # a new store's folder may not be there yet
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url == "sqlite://":
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
